@@ -1,0 +1,1 @@
+"""HTTP API versions; each is a blueprint registered by the app factory."""

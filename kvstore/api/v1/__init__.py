@@ -1,0 +1,43 @@
+"""Version 1 of the HTTP API: one blueprint, one flask-restx Api, one namespace per module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+from flask_restx import Api
+
+from kvstore import __version__
+from kvstore.errors import problem_response
+
+
+class ProblemApi(Api):  # type: ignore[misc]
+    """An Api whose every error is problem+json, by the app's one error model."""
+
+    def handle_error(self, e: Exception) -> Response:
+        return problem_response(e)
+
+
+def create_blueprint() -> Blueprint:
+    """A fresh blueprint and Api per app, so no state is shared between apps (tests)."""
+    from kvstore.api.v1.key import ns as key_ns
+
+    blueprint = Blueprint("v1", __name__, url_prefix="/v1")
+    api = ProblemApi(
+        blueprint,
+        version=__version__,
+        title="kvstore",
+        description=(
+            "A key/value store of JSON values. Errors are RFC 9457 problem+json. "
+            "Writes take `If-Match` / `If-None-Match` preconditions."
+        ),
+        doc="/docs",
+        default_mediatype="application/json",
+    )
+    api.add_namespace(key_ns)
+    blueprint.extensions = {"api": api}  # type: ignore[attr-defined]
+    return blueprint
+
+
+def api_of(blueprint: Blueprint) -> Any:
+    return blueprint.extensions["api"]  # type: ignore[attr-defined]

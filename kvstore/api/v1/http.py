@@ -1,0 +1,138 @@
+"""Request parsing and response building shared by the v1 namespaces.
+
+Bodies are parsed here rather than by Flask so that every malformed input (wrong content
+type, too large, invalid UTF-8, duplicate keys, NaN, absurd nesting) becomes one clear
+problem, and so the size limit is enforced before the body is read whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from flask import Response, current_app, request
+
+from kvstore.datastores.base import Item
+from kvstore.errors import Problem
+
+JSON = "application/json"
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"duplicate object key {duplicate!r}")
+    return obj
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode a request body strictly; raises Problem(400) naming what is wrong."""
+    if not raw.strip():
+        raise Problem(400, "the request body is empty; send a JSON document", slug="invalid-json")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Problem(
+            400,
+            f"the body is not valid UTF-8: {exc.reason} at byte {exc.start}",
+            slug="invalid-json",
+        ) from None
+    try:
+        return json.loads(
+            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+        )
+    except RecursionError:
+        raise Problem(400, "the JSON document is nested too deeply", slug="invalid-json") from None
+    except ValueError as exc:
+        raise Problem(400, f"the body is not valid JSON: {exc}", slug="invalid-json") from None
+
+
+def read_json_body(max_bytes: int) -> Any:
+    """The request's JSON body, refused before reading when over `max_bytes`."""
+    mimetype = request.mimetype
+    if mimetype != JSON and not (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    ):
+        shown = mimetype or "none"
+        raise Problem(415, f"send the body as {JSON} (got {shown})", slug="unsupported-media-type")
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise Problem(
+            415, f"the body must be UTF-8 (got charset={charset})", slug="unsupported-media-type"
+        )
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise _too_large(max_bytes)
+    raw = request.stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise _too_large(max_bytes)
+    return parse_json(raw)
+
+
+def _too_large(max_bytes: int) -> Problem:
+    return Problem(413, f"the request body is larger than {max_bytes} bytes", slug="body-too-large")
+
+
+def require_object(
+    body: Any, allowed: Collection[str], required: Collection[str] = ()
+) -> dict[str, Any]:
+    """Check a body's shape: a JSON object with only `allowed` members, `required` present."""
+    if not isinstance(body, dict):
+        raise Problem(422, "the body must be a JSON object", slug="invalid-request")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise Problem(422, f"unknown member(s): {', '.join(unknown)}", slug="invalid-request")
+    missing = sorted(set(required) - set(body))
+    if missing:
+        raise Problem(422, f"missing member(s): {', '.join(missing)}", slug="invalid-request")
+    return body
+
+
+def max_value_bytes() -> int:
+    value: int = current_app.config["KVSTORE_MAX_VALUE_BYTES"]
+    return value
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    response = current_app.response_class(
+        current_app.json.dumps(payload), status=status, mimetype=JSON
+    )
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def etag(item: Item) -> str:
+    return f'"{item.version}"'
+
+
+def item_response(
+    item: Item, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    response = json_response(item.to_dict(), status, headers)
+    response.headers["ETag"] = etag(item)
+    return response
+
+
+def query_int(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Problem(
+            400, f"{name} must be a whole number between {low} and {high}", slug="invalid-query"
+        ) from None
+    if not low <= value <= high:
+        raise Problem(400, f"{name} must be between {low} and {high}", slug="invalid-query")
+    return value

@@ -1,0 +1,56 @@
+"""HTTP conditional headers -> datastore preconditions (RFC 9110 section 13, strong ETags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import request
+
+from kvstore.datastores.base import Item
+from kvstore.errors import Problem
+
+
+@dataclass(frozen=True, slots=True)
+class WritePrecondition:
+    if_version: int | None = None
+    if_absent: bool = False
+    if_present: bool = False
+
+
+def _parse_etag(raw: str, header: str) -> int:
+    value = raw.strip()
+    if len(value) >= 3 and value[0] == '"' and value[-1] == '"' and value[1:-1].isdigit():
+        version = int(value[1:-1])
+        if version >= 1:
+            return version
+    raise Problem(
+        400,
+        f'{header} must be * or one quoted version such as "3" (got {raw.strip()!r})',
+        slug="invalid-precondition",
+    )
+
+
+def write_precondition() -> WritePrecondition:
+    """Read `If-Match` / `If-None-Match` of a PUT or DELETE."""
+    if_match = request.headers.get("If-Match")
+    if_none_match = request.headers.get("If-None-Match")
+    if if_match is not None and if_none_match is not None:
+        raise Problem(400, "send If-Match or If-None-Match, not both", slug="invalid-precondition")
+    if if_match is not None:
+        if if_match.strip() == "*":
+            return WritePrecondition(if_present=True)
+        return WritePrecondition(if_version=_parse_etag(if_match, "If-Match"))
+    if if_none_match is not None:
+        if if_none_match.strip() == "*":
+            return WritePrecondition(if_absent=True)
+        raise Problem(400, "on a write, If-None-Match supports only *", slug="invalid-precondition")
+    return WritePrecondition()
+
+
+def not_modified(item: Item) -> bool:
+    """True when a GET's `If-None-Match` names the item's current ETag (or is *)."""
+    header = request.headers.get("If-None-Match")
+    if header is None:
+        return False
+    tags = [tag.strip() for tag in header.split(",")]
+    return "*" in tags or f'"{item.version}"' in tags or f'W/"{item.version}"' in tags

@@ -1,0 +1,73 @@
+"""The app factory: settings -> datastore -> blueprints -> error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, Response
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException
+
+from kvstore.datastores import factory
+from kvstore.datastores.base import Datastore
+from kvstore.errors import problem_response
+from kvstore.routing import KeyConverter
+from kvstore.settings import Settings
+from kvstore.store import EXTENSION, DatastoreHolder
+
+
+class CompactJSONProvider(DefaultJSONProvider):
+    """Keep object members in their stored order and unicode as is: values come back as PUT."""
+
+    sort_keys = False
+    ensure_ascii = False
+    compact = True
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    datastore: Datastore | Callable[[], Datastore] | None = None,
+) -> Flask:
+    """Build an app; nothing connects until the first request needs the datastore.
+
+    Args:
+        settings: defaults to `Settings.from_env()`.
+        datastore: an instance (tests inject one) or a builder; defaults to the factory.
+    """
+    settings = settings or Settings.from_env()
+    app = Flask("kvstore")
+    app.json = CompactJSONProvider(app)
+    app.config.update(settings.as_flask_config())
+    app.config["RESTX_MASK_SWAGGER"] = False
+    app.config["ERROR_404_HELP"] = False
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    app.extensions["kvstore.settings"] = settings
+    app.url_map.converters["key"] = KeyConverter
+    app.url_map.merge_slashes = False  # 'a//b' must reach validation, not be redirected
+
+    if datastore is None:
+        build: Callable[[], Datastore] = lambda: factory.build(settings)  # noqa: E731
+    elif isinstance(datastore, Datastore):
+        instance = datastore
+        build = lambda: instance  # noqa: E731
+    else:
+        build = datastore
+    app.extensions[EXTENSION] = DatastoreHolder(build)
+
+    from kvstore.api.v1 import create_blueprint
+    from kvstore.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(create_blueprint())
+
+    app.register_error_handler(HTTPException, problem_response)
+    app.register_error_handler(Exception, problem_response)
+    app.after_request(_security_headers)
+    return app
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

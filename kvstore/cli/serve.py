@@ -1,0 +1,92 @@
+"""`kvstore serve`: the production server (gunicorn) on the configured datastore.
+
+Settings and the datastore are checked before the server starts, so a bad configuration is one
+line on stderr and exit status 2, never a worker traceback loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from kvstore.datastores.errors import DatastoreError
+from kvstore.settings import Settings, SettingsError
+
+
+def preflight(settings: Settings) -> str | None:
+    """Build the datastore once and check it; the error line, or None when ready."""
+    from kvstore.datastores import factory
+
+    try:
+        datastore = factory.build(settings)
+        try:
+            datastore.check()
+        finally:
+            datastore.close()
+    except (SettingsError, DatastoreError) as exc:
+        return str(exc)
+    return None
+
+
+def server_options(
+    settings: Settings, host: str, port: int, workers: int | None, threads: int | None
+) -> dict[str, Any]:
+    # The memory datastore lives in one process: several workers would be several stores.
+    default_workers = 1 if settings.datastore == "memory" else 2
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers or default_workers,
+        "threads": threads or 4,
+        "worker_class": "gthread",
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": settings.log_level.lower(),
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+    }
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description="Serve the API with gunicorn on the datastore KVSTORE_DATASTORE names.",
+        epilog="Example: KVSTORE_DATASTORE=memory kvstore serve --port 8080",
+    )
+    parser.add_argument("--host", default=os.environ.get("KVSTORE_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
+    parser.add_argument("--workers", type=int, help="worker processes (default: 2; memory: 1)")
+    parser.add_argument("--threads", type=int, help="threads per worker (default: 4)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"kvstore: configuration error: {exc}", file=sys.stderr)
+        return 2
+    problem = preflight(settings)
+    if problem is not None:
+        print(f"kvstore: cannot start: {problem}", file=sys.stderr)
+        return 2
+
+    from gunicorn.app.base import BaseApplication
+
+    from kvstore.app import create_app
+
+    options = server_options(settings, args.host, args.port, args.workers, args.threads)
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    Server().run()
+    return 0

@@ -1,0 +1,426 @@
+"""The datastore contract every backend keeps, and the validation they share.
+
+Public methods validate their arguments here, once, and then call a backend's private hook
+(`_get`, `_put`, ...). A backend therefore never sees an invalid key, value or precondition,
+and the HTTP layer never needs to know which backend it talks to.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from kvstore.datastores.errors import (
+    InvalidCursor,
+    InvalidKey,
+    InvalidRequest,
+    InvalidValue,
+    ValueTooLarge,
+)
+
+JSONValue = Any
+Clock = Callable[[], float]
+
+MAX_KEY_BYTES = 1024
+MAX_TTL_SECONDS = 31_536_000
+MAX_LIST_LIMIT = 1000
+DEFAULT_LIST_LIMIT = 100
+DEFAULT_MAX_VALUE_BYTES = 262_144
+MAX_OPERATIONS = 100
+
+
+def rfc3339(epoch_seconds: float) -> str:
+    """Format an epoch time as RFC 3339 UTC with milliseconds, the one time format of the API."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A stored key/value with its metadata.
+
+    `updated_at` is kept as its RFC 3339 text (it is only ever shown), `expires_at` as epoch
+    seconds (it is compared against the clock on every read).
+    """
+
+    key: str
+    value: JSONValue
+    version: int
+    updated_at: str
+    expires_at: float | None = None
+
+    def is_live(self, now: float) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "value": self.value,
+            "version": self.version,
+            "updated_at": self.updated_at,
+            "expires_at": None if self.expires_at is None else rfc3339(self.expires_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Item]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A write's precondition; at most one of its fields is set."""
+
+    if_version: int | None = None
+    if_absent: bool = False
+    if_present: bool = False
+
+    def holds(self, current: Item | None) -> bool:
+        if self.if_absent:
+            return current is None
+        if self.if_present:
+            return current is not None
+        if self.if_version is not None:
+            return current is not None and current.version == self.if_version
+        return True
+
+    def describe(self) -> str:
+        if self.if_absent:
+            return "the key already exists"
+        if self.if_present:
+            return "the key does not exist"
+        return f"the key is not at version {self.if_version}"
+
+
+UNCONDITIONAL = Condition()
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """A write inside `transact`."""
+
+    key: str
+    value: JSONValue
+    ttl: int | None = None
+    if_version: int | None = None
+    if_absent: bool = False
+    if_present: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """A delete inside `transact`; deleting an absent key is a no-op unless `if_version` is set."""
+
+    key: str
+    if_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A condition inside `transact` that writes nothing: `if_version` matches, `exists` holds."""
+
+    key: str
+    if_version: int | None = None
+    exists: bool | None = None
+
+
+Operation = Put | Delete | Check
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedWrite:
+    """A validated write, ready for a backend: the value as compact JSON text."""
+
+    key: str
+    value: JSONValue
+    value_json: str
+    expires_at: float | None
+    condition: Condition
+
+
+def validate_key(key: object) -> str:
+    """Enforce DESIGN.md's key rules, so that every key survives URL normalisation.
+
+    Raises:
+        InvalidKey: naming the rule the key breaks.
+    """
+    if not isinstance(key, str):
+        raise InvalidKey("key must be a string")
+    if not key:
+        raise InvalidKey("key must not be empty")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidKey("key must be valid UTF-8 (no lone surrogates)") from None
+    if size > MAX_KEY_BYTES:
+        raise InvalidKey(f"key must be at most {MAX_KEY_BYTES} bytes of UTF-8, got {size}")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+        raise InvalidKey("key must not contain control characters (U+0000-U+001F, U+007F)")
+    if key.startswith("/") or key.endswith("/"):
+        raise InvalidKey("key must not start or end with '/'")
+    for segment in key.split("/"):
+        if segment == "":
+            raise InvalidKey("key must not contain an empty segment ('//')")
+        if segment in (".", ".."):
+            raise InvalidKey("key must not contain a '.' or '..' segment")
+    return key
+
+
+def validate_ttl(ttl: object) -> int | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, int):
+        raise InvalidRequest("ttl must be an integer number of seconds")
+    if not 1 <= ttl <= MAX_TTL_SECONDS:
+        raise InvalidRequest(f"ttl must be between 1 and {MAX_TTL_SECONDS} seconds")
+    return ttl
+
+
+def validate_version(version: object, field: str = "if_version") -> int | None:
+    if version is None:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidRequest(f"{field} must be an integer >= 1")
+    return version
+
+
+def encode_value(value: JSONValue, max_bytes: int) -> str:
+    """Serialise a value as compact JSON, the form every backend stores and the limit counts.
+
+    Raises:
+        InvalidValue: the value is not JSON (NaN, a non-string object key, ...).
+        ValueTooLarge: the compact UTF-8 JSON is longer than `max_bytes`.
+    """
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidValue(f"value is not JSON: {exc}") from None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise ValueTooLarge(f"value is {size} bytes as compact JSON; the limit is {max_bytes}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValue("value must be valid UTF-8 (no lone surrogates)") from None
+    return text
+
+
+def decode_value(text: str) -> JSONValue:
+    return json.loads(text)
+
+
+def failed_condition(op: EncodedWrite | Delete | Check, current: Item | None) -> str | None:
+    """Why a transaction operation's condition fails against `current`, or None if it holds.
+
+    Shared by the backends that evaluate transactions themselves (memory, SQLite).
+    """
+    if isinstance(op, EncodedWrite):
+        return None if op.condition.holds(current) else op.condition.describe()
+    if op.if_version is not None and (current is None or current.version != op.if_version):
+        return f"the key is not at version {op.if_version}"
+    if isinstance(op, Check) and op.exists is not None and (current is not None) != op.exists:
+        return "the key does not exist" if op.exists else "the key already exists"
+    return None
+
+
+class Datastore(ABC):
+    """A key/value store of JSON values with versions, preconditions and expiry.
+
+    Subclasses implement the `_hooks`; every precondition check and its write must be one
+    atomic step in the backend (a lock, a transaction, a conditional request).
+    """
+
+    name: ClassVar[str]
+    #: Optional features a backend may lack; the contract suite skips by these, not by name.
+    capabilities: ClassVar[frozenset[str]] = frozenset({"transactions"})
+
+    def __init__(
+        self, *, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES, clock: Clock = time.time
+    ) -> None:
+        self.max_value_bytes = max_value_bytes
+        self.clock = clock
+
+    # -- public API: validate, then delegate -------------------------------------------------
+
+    def get(self, key: str) -> Item | None:
+        return self._get(validate_key(key), self.clock())
+
+    def put(
+        self,
+        key: str,
+        value: JSONValue,
+        *,
+        ttl: int | None = None,
+        if_version: int | None = None,
+        if_absent: bool = False,
+        if_present: bool = False,
+    ) -> tuple[Item, bool]:
+        """Create or replace `key`; returns the stored item and whether it was created.
+
+        Raises:
+            InvalidKey, InvalidValue, ValueTooLarge, InvalidRequest: bad arguments.
+            PreconditionFailed: the condition does not hold; nothing was written.
+            DatastoreUnavailable: the backend cannot be reached.
+        """
+        now = self.clock()
+        write = self.prepare_write(key, value, ttl, if_version, if_absent, if_present, now=now)
+        return self._put(write, now)
+
+    def delete(self, key: str, *, if_version: int | None = None) -> bool:
+        """Delete `key`; returns False when it did not exist.
+
+        Raises:
+            PreconditionFailed: `if_version` is given and the key is absent or at another version.
+        """
+        validate_key(key)
+        return self._delete(key, validate_version(if_version), self.clock())
+
+    def list(
+        self, *, prefix: str = "", limit: int = DEFAULT_LIST_LIMIT, cursor: str | None = None
+    ) -> Page:
+        """One page of live items whose key starts with `prefix`.
+
+        Raises:
+            InvalidRequest: `limit` outside 1..1000.
+            InvalidCursor: a cursor this backend did not issue.
+        """
+        if not isinstance(prefix, str):
+            raise InvalidRequest("prefix must be a string")
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidRequest("limit must be an integer")
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+        if cursor is not None and not isinstance(cursor, str):
+            raise InvalidCursor("cursor must be a string")
+        return self._list(prefix, limit, cursor or None, self.clock())
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Item]:
+        """The live items among `keys`; absent keys are simply missing from the result."""
+        unique = list(dict.fromkeys(validate_key(key) for key in keys))
+        if not unique:
+            return {}
+        return self._get_many(unique, self.clock())
+
+    def transact(self, operations: Sequence[Operation]) -> builtins.list[Item | None]:
+        """Apply every operation or none.
+
+        Returns, per operation: the written item for a put, None for a delete, the current
+        item (or None) for a check.
+
+        Raises:
+            InvalidRequest: more than 100 operations, or a key named twice.
+            TransactionFailed: `index` is the first operation whose condition failed.
+        """
+        ops = list(operations)
+        if not ops:
+            return []
+        if len(ops) > MAX_OPERATIONS:
+            raise InvalidRequest(f"a transaction holds at most {MAX_OPERATIONS} operations")
+        seen: set[str] = set()
+        now = self.clock()
+        prepared: builtins.list[EncodedWrite | Delete | Check] = []
+        for index, op in enumerate(ops):
+            validate_key(op.key)
+            if op.key in seen:
+                raise InvalidRequest(f"operation {index}: key {op.key!r} appears more than once")
+            seen.add(op.key)
+            if isinstance(op, Put):
+                prepared.append(
+                    self.prepare_write(
+                        op.key,
+                        op.value,
+                        op.ttl,
+                        op.if_version,
+                        op.if_absent,
+                        op.if_present,
+                        now=now,
+                    )
+                )
+            elif isinstance(op, Delete):
+                validate_version(op.if_version)
+                prepared.append(op)
+            elif isinstance(op, Check):
+                validate_version(op.if_version)
+                if op.if_version is not None and op.exists is False:
+                    raise InvalidRequest(f"operation {index}: if_version and exists=false conflict")
+                prepared.append(op)
+            else:
+                raise InvalidRequest(f"operation {index}: unknown operation")
+        return self._transact(prepared, now)
+
+    def check(self) -> None:
+        """Raise DatastoreUnavailable when the backend cannot serve requests."""
+        self._check()
+
+    def close(self) -> None:
+        """Release connections; the store may not be used afterwards."""
+
+    # -- shared helpers ----------------------------------------------------------------------
+
+    def prepare_write(
+        self,
+        key: str,
+        value: JSONValue,
+        ttl: int | None,
+        if_version: int | None,
+        if_absent: bool,
+        if_present: bool,
+        *,
+        now: float,
+    ) -> EncodedWrite:
+        validate_key(key)
+        ttl = validate_ttl(ttl)
+        if_version = validate_version(if_version)
+        if sum((if_version is not None, bool(if_absent), bool(if_present))) > 1:
+            raise InvalidRequest("use at most one of if_version, if_absent and if_present")
+        text = encode_value(value, self.max_value_bytes)
+        return EncodedWrite(
+            key=key,
+            value=value,
+            value_json=text,
+            expires_at=None if ttl is None else now + ttl,
+            condition=Condition(if_version, bool(if_absent), bool(if_present)),
+        )
+
+    @staticmethod
+    def next_item(write: EncodedWrite, current: Item | None, now: float) -> Item:
+        """The item a successful write stores: version 1 on create, +1 on replace."""
+        return Item(
+            key=write.key,
+            value=decode_value(write.value_json),
+            version=1 if current is None else current.version + 1,
+            updated_at=rfc3339(now),
+            expires_at=write.expires_at,
+        )
+
+    # -- backend hooks -----------------------------------------------------------------------
+
+    @abstractmethod
+    def _get(self, key: str, now: float) -> Item | None: ...
+
+    @abstractmethod
+    def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]: ...
+
+    @abstractmethod
+    def _delete(self, key: str, if_version: int | None, now: float) -> bool: ...
+
+    @abstractmethod
+    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page: ...
+
+    @abstractmethod
+    def _get_many(self, keys: builtins.list[str], now: float) -> dict[str, Item]: ...
+
+    @abstractmethod
+    def _transact(
+        self, operations: builtins.list[EncodedWrite | Delete | Check], now: float
+    ) -> builtins.list[Item | None]: ...
+
+    @abstractmethod
+    def _check(self) -> None: ...

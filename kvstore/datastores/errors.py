@@ -1,0 +1,48 @@
+"""Exceptions of the datastore layer; the HTTP layer maps each to one status code."""
+
+from __future__ import annotations
+
+
+class DatastoreError(Exception):
+    """Base of every error a datastore raises on purpose."""
+
+
+class InvalidRequest(DatastoreError):
+    """Arguments that can never succeed (bad ttl, limit, conflicting preconditions)."""
+
+
+class InvalidKey(InvalidRequest):
+    """A key that breaks one of DESIGN.md's key rules; the message names the rule."""
+
+
+class InvalidValue(InvalidRequest):
+    """A value that is not representable as JSON."""
+
+
+class ValueTooLarge(InvalidRequest):
+    """A value over the configured size limit."""
+
+
+class InvalidCursor(InvalidRequest):
+    """A listing cursor that this backend did not issue, or that was altered."""
+
+
+class PreconditionFailed(DatastoreError):
+    """A conditional write or delete whose condition did not hold; nothing was written."""
+
+
+class TransactionFailed(DatastoreError):
+    """A transaction whose operation at `index` failed its condition; nothing was written."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"operation {index} failed: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+class DatastoreUnavailable(DatastoreError):
+    """The backend cannot be reached, is throttling past its retries, or is locked."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,132 @@
+"""An in-process dict behind one lock: tests and throwaway runs, one worker process only."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from typing import Any
+
+from kvstore.datastores.base import (
+    Check,
+    Datastore,
+    Delete,
+    EncodedWrite,
+    Item,
+    Page,
+    failed_condition,
+)
+from kvstore.datastores.cursor import decode_cursor, encode_cursor, prefix_upper_bound
+from kvstore.datastores.errors import PreconditionFailed, TransactionFailed
+
+
+class MemoryDatastore(Datastore):
+    name = "memory"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lock = threading.Lock()
+        self._items: dict[str, Item] = {}
+        self._sorted_keys: list[str] = []  # kept sorted so listing is a bisect, not a sort
+
+    # All helpers below expect the lock to be held.
+
+    def _live(self, key: str, now: float) -> Item | None:
+        item = self._items.get(key)
+        if item is not None and not item.is_live(now):
+            self._forget(key)
+            return None
+        return item
+
+    def _forget(self, key: str) -> None:
+        if self._items.pop(key, None) is not None:
+            index = bisect.bisect_left(self._sorted_keys, key)
+            del self._sorted_keys[index]
+
+    def _store(self, item: Item) -> None:
+        if item.key not in self._items:
+            bisect.insort(self._sorted_keys, item.key)
+        self._items[item.key] = item
+
+    def _apply_write(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
+        current = self._live(write.key, now)
+        if not write.condition.holds(current):
+            raise PreconditionFailed(write.condition.describe())
+        item = self.next_item(write, current, now)
+        self._store(item)
+        return item, current is None
+
+    # Hooks.
+
+    def _get(self, key: str, now: float) -> Item | None:
+        with self._lock:
+            return self._live(key, now)
+
+    def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
+        with self._lock:
+            return self._apply_write(write, now)
+
+    def _delete(self, key: str, if_version: int | None, now: float) -> bool:
+        with self._lock:
+            current = self._live(key, now)
+            if if_version is not None and (current is None or current.version != if_version):
+                raise PreconditionFailed(f"the key is not at version {if_version}")
+            if current is None:
+                return False
+            self._forget(key)
+            return True
+
+    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
+        after = None if cursor is None else decode_cursor(cursor)
+        upper = prefix_upper_bound(prefix)
+        items: list[Item] = []
+        with self._lock:
+            keys = self._sorted_keys
+            if after is not None and after >= prefix:
+                index = bisect.bisect_right(keys, after)
+            else:
+                index = bisect.bisect_left(keys, prefix)
+            more = False
+            while index < len(keys):
+                key = keys[index]
+                index += 1
+                if upper is not None and key >= upper:
+                    break
+                item = self._items[key]
+                if not item.is_live(now):
+                    continue
+                if len(items) == limit:
+                    more = True
+                    break
+                items.append(item)
+        next_cursor = encode_cursor(items[-1].key) if more else None
+        return Page(items, next_cursor)
+
+    def _get_many(self, keys: list[str], now: float) -> dict[str, Item]:
+        with self._lock:
+            found = {key: self._live(key, now) for key in keys}
+        return {key: item for key, item in found.items() if item is not None}
+
+    def _transact(
+        self, operations: list[EncodedWrite | Delete | Check], now: float
+    ) -> list[Item | None]:
+        with self._lock:
+            current = {op.key: self._live(op.key, now) for op in operations}
+            for index, op in enumerate(operations):
+                reason = failed_condition(op, current[op.key])
+                if reason is not None:
+                    raise TransactionFailed(index, reason)
+            results: list[Item | None] = []
+            for op in operations:
+                if isinstance(op, EncodedWrite):
+                    item = self.next_item(op, current[op.key], now)
+                    self._store(item)
+                    results.append(item)
+                elif isinstance(op, Delete):
+                    self._forget(op.key)
+                    results.append(None)
+                else:
+                    results.append(current[op.key])
+            return results
+
+    def _check(self) -> None:
+        return None

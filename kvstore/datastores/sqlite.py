@@ -1,0 +1,215 @@
+"""The embedded default: one SQLite file in WAL mode, safe across threads and processes.
+
+Each thread of each process keeps its own connection (sqlite3 connections must not cross
+threads, and must never survive a fork). Every conditional write is one `BEGIN IMMEDIATE`
+transaction, so SQLite's file lock makes check-and-write atomic across gunicorn workers.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kvstore.datastores.base import (
+    Check,
+    Datastore,
+    Delete,
+    EncodedWrite,
+    Item,
+    Page,
+    decode_value,
+    failed_condition,
+)
+from kvstore.datastores.cursor import decode_cursor, encode_cursor, prefix_upper_bound
+from kvstore.datastores.errors import DatastoreUnavailable, PreconditionFailed, TransactionFailed
+
+BUSY_TIMEOUT_MS = 5000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    expires_at REAL
+) WITHOUT ROWID
+"""
+
+_SELECT = "SELECT key, value, version, updated_at, expires_at FROM kv"
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+
+Row = tuple[str, str, int, str, float | None]
+
+
+def _item(row: Row) -> Item:
+    key, value, version, updated_at, expires_at = row
+    return Item(key, decode_value(value), version, updated_at, expires_at)
+
+
+class SQLiteDatastore(Datastore):
+    name = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = Path(path)
+        self._local = threading.local()
+        self._schema_ready = False
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=True,
+            cached_statements=64,
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a committed transaction survives the process being killed;
+        # only an OS crash or power loss can lose the last commits.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not self._schema_ready:
+            conn.execute(SCHEMA)
+            self._schema_ready = True
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.conn = self._connect()
+            local.pid = os.getpid()
+        conn: sqlite3.Connection = local.conn
+        return conn
+
+    @contextmanager
+    def _translated(self) -> Iterator[sqlite3.Connection]:
+        """Turn SQLite's operational failures (locked, read-only, unopenable) into 503s."""
+        try:
+            yield self._conn
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            raise DatastoreUnavailable(f"SQLite database {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._translated() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            conn.close()
+        self._local = threading.local()
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _current(conn: sqlite3.Connection, key: str, now: float) -> Item | None:
+        row = conn.execute(f"{_SELECT} WHERE key = ? AND {_LIVE}", (key, now)).fetchone()
+        return None if row is None else _item(row)
+
+    def _get(self, key: str, now: float) -> Item | None:
+        with self._translated() as conn:
+            return self._current(conn, key, now)
+
+    def _write(
+        self, conn: sqlite3.Connection, write: EncodedWrite, current: Item | None, now: float
+    ) -> Item:
+        item = self.next_item(write, current, now)
+        conn.execute(
+            "INSERT OR REPLACE INTO kv (key, value, version, updated_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (item.key, write.value_json, item.version, item.updated_at, item.expires_at),
+        )
+        return item
+
+    def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
+        with self._write_transaction() as conn:
+            current = self._current(conn, write.key, now)
+            if not write.condition.holds(current):
+                raise PreconditionFailed(write.condition.describe())
+            return self._write(conn, write, current, now), current is None
+
+    def _delete(self, key: str, if_version: int | None, now: float) -> bool:
+        with self._write_transaction() as conn:
+            current = self._current(conn, key, now)
+            if if_version is not None and (current is None or current.version != if_version):
+                raise PreconditionFailed(f"the key is not at version {if_version}")
+            # An expired row is deleted too, but counts as absent.
+            conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+            return current is not None
+
+    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
+        after = None if cursor is None else decode_cursor(cursor)
+        clauses = [_LIVE]
+        params: list[Any] = [now]
+        if after is not None and after >= prefix:
+            clauses.append("key > ?")
+            params.append(after)
+        else:
+            clauses.append("key >= ?")
+            params.append(prefix)
+        upper = prefix_upper_bound(prefix)
+        if upper is not None:
+            clauses.append("key < ?")
+            params.append(upper)
+        params.append(limit + 1)
+        sql = f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY key LIMIT ?"
+        with self._translated() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        items = [_item(row) for row in rows[:limit]]
+        next_cursor = encode_cursor(items[-1].key) if len(rows) > limit else None
+        return Page(items, next_cursor)
+
+    def _get_many(self, keys: list[str], now: float) -> dict[str, Item]:
+        found: dict[str, Item] = {}
+        with self._translated() as conn:
+            for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"{_SELECT} WHERE key IN ({marks}) AND {_LIVE}", (*chunk, now)
+                ).fetchall()
+                found.update((row[0], _item(row)) for row in rows)
+        return found
+
+    def _transact(
+        self, operations: list[EncodedWrite | Delete | Check], now: float
+    ) -> list[Item | None]:
+        with self._write_transaction() as conn:
+            current = {op.key: self._current(conn, op.key, now) for op in operations}
+            for index, op in enumerate(operations):
+                reason = failed_condition(op, current[op.key])
+                if reason is not None:
+                    raise TransactionFailed(index, reason)
+            results: list[Item | None] = []
+            for op in operations:
+                if isinstance(op, EncodedWrite):
+                    results.append(self._write(conn, op, current[op.key], now))
+                elif isinstance(op, Delete):
+                    conn.execute("DELETE FROM kv WHERE key = ?", (op.key,))
+                    results.append(None)
+                else:
+                    results.append(current[op.key])
+            return results
+
+    def _check(self) -> None:
+        with self._translated() as conn:
+            conn.execute("SELECT 1 FROM kv LIMIT 1").fetchall()

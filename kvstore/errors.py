@@ -1,0 +1,127 @@
+"""The one error model: every 4xx/5xx is RFC 9457 `application/problem+json`.
+
+Both the Flask app and the flask-restx Api route their errors here, so a client sees the same
+shape for an unknown route, a 405, a bad body, a failed precondition or a backend outage, and
+never a stack trace or HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Response
+from werkzeug.exceptions import HTTPException
+
+from kvstore.datastores.errors import (
+    DatastoreUnavailable,
+    InvalidCursor,
+    InvalidKey,
+    InvalidRequest,
+    InvalidValue,
+    PreconditionFailed,
+    TransactionFailed,
+    ValueTooLarge,
+)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:kvstore:problem:"
+
+log = logging.getLogger("kvstore.errors")
+
+
+class Problem(Exception):
+    """An error the API answers on purpose: raise it anywhere in a request."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug
+        self.title = title or HTTPStatus(status).phrase
+        self.headers = headers or {}
+        self.extra = extra
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": TYPE_PREFIX + self.slug if self.slug else "about:blank",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        body.update(self.extra)
+        return body
+
+
+def problem_from_exception(exc: BaseException) -> Problem:
+    """Map any exception to the problem a client should see."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, HTTPException):
+        status = exc.code or 500
+        headers: dict[str, str] = {}
+        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            headers["Allow"] = ", ".join(sorted(exc.valid_methods))  # type: ignore[attr-defined]
+        return Problem(status, _http_detail(exc), headers=headers)
+    if isinstance(exc, ValueTooLarge):
+        return Problem(413, str(exc), slug="value-too-large")
+    if isinstance(exc, InvalidKey):
+        return Problem(400, str(exc), slug="invalid-key")
+    if isinstance(exc, InvalidCursor):
+        return Problem(400, str(exc), slug="invalid-cursor")
+    if isinstance(exc, InvalidValue):
+        return Problem(422, str(exc), slug="invalid-value")
+    if isinstance(exc, InvalidRequest):
+        return Problem(422, str(exc), slug="invalid-request")
+    if isinstance(exc, PreconditionFailed):
+        return Problem(412, f"precondition failed: {exc}", slug="precondition-failed")
+    if isinstance(exc, TransactionFailed):
+        return Problem(
+            409,
+            str(exc),
+            slug="transaction-failed",
+            title="Transaction failed",
+            failed_index=exc.index,
+        )
+    if isinstance(exc, DatastoreUnavailable):
+        log.warning("datastore unavailable: %s", exc)
+        return Problem(
+            503,
+            "the datastore is unavailable; retry later",
+            slug="datastore-unavailable",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    log.error("unhandled error", exc_info=exc)
+    return Problem(500, "an unexpected error occurred; it has been logged", slug="internal")
+
+
+def _http_detail(exc: HTTPException) -> str:
+    if exc.code == 404:
+        return "no such resource"
+    if exc.code == 405:
+        return "method not allowed on this resource"
+    description = exc.description or HTTPStatus(exc.code or 500).description
+    return str(description)
+
+
+def problem_response(exc: BaseException) -> Response:
+    problem = problem_from_exception(exc)
+    response = Response(
+        json.dumps(problem.to_dict(), ensure_ascii=False),
+        status=problem.status,
+        mimetype=PROBLEM_JSON,
+    )
+    for name, value in problem.headers.items():
+        response.headers[name] = value
+    return response

@@ -1,0 +1,137 @@
+"""Typed settings, read once from `KVSTORE_*` environment variables.
+
+An explicit value (tests, the CLI) wins over the environment. A bad value raises
+`SettingsError` whose message is one line naming the variable, so start-up can print it
+and stop without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+DATASTORES = ("memory", "sqlite", "dynamodb")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# Environment variable names, in one place.
+ENV_DATASTORE = "KVSTORE_DATASTORE"
+ENV_SQLITE_PATH = "KVSTORE_SQLITE_PATH"
+ENV_DYNAMODB_TABLE = "KVSTORE_DYNAMODB_TABLE"
+ENV_DYNAMODB_ENDPOINT = "KVSTORE_DYNAMODB_ENDPOINT"
+ENV_DYNAMODB_CREATE_TABLE = "KVSTORE_DYNAMODB_CREATE_TABLE"
+ENV_MAX_VALUE_BYTES = "KVSTORE_MAX_VALUE_BYTES"
+ENV_API_KEYS = "KVSTORE_API_KEYS"
+ENV_LOG_LEVEL = "KVSTORE_LOG_LEVEL"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot work; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    token: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    datastore: str = "sqlite"
+    sqlite_path: str = "./data/kvstore.sqlite3"
+    dynamodb_table: str = "kvstore"
+    dynamodb_endpoint: str | None = None
+    dynamodb_create_table: bool = False
+    aws_region: str = "us-east-1"
+    max_value_bytes: int = 262_144
+    api_keys: tuple[ApiKey, ...] = field(default=(), repr=False)  # never printed
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.datastore not in DATASTORES:
+            raise SettingsError(
+                f"{ENV_DATASTORE}={self.datastore!r} is not one of {', '.join(DATASTORES)}"
+            )
+        if not 1 <= self.max_value_bytes <= 16 * 1024 * 1024:
+            raise SettingsError(f"{ENV_MAX_VALUE_BYTES} must be between 1 and 16777216")
+        if self.log_level not in LOG_LEVELS:
+            raise SettingsError(f"{ENV_LOG_LEVEL}={self.log_level!r} is not one of {LOG_LEVELS}")
+        if not self.dynamodb_table:
+            raise SettingsError(f"{ENV_DYNAMODB_TABLE} must not be empty")
+        if not self.sqlite_path:
+            raise SettingsError(f"{ENV_SQLITE_PATH} must not be empty")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if ENV_DATASTORE in env:
+            values["datastore"] = env[ENV_DATASTORE].strip().lower()
+        if ENV_SQLITE_PATH in env:
+            values["sqlite_path"] = env[ENV_SQLITE_PATH]
+        if ENV_DYNAMODB_TABLE in env:
+            values["dynamodb_table"] = env[ENV_DYNAMODB_TABLE].strip()
+        if env.get(ENV_DYNAMODB_ENDPOINT):
+            values["dynamodb_endpoint"] = env[ENV_DYNAMODB_ENDPOINT].strip()
+        if ENV_DYNAMODB_CREATE_TABLE in env:
+            values["dynamodb_create_table"] = _boolean(ENV_DYNAMODB_CREATE_TABLE, env)
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if region:
+            values["aws_region"] = region
+        if ENV_MAX_VALUE_BYTES in env:
+            values["max_value_bytes"] = _integer(ENV_MAX_VALUE_BYTES, env)
+        if env.get(ENV_API_KEYS):
+            values["api_keys"] = parse_api_keys(env[ENV_API_KEYS])
+        if ENV_LOG_LEVEL in env:
+            values["log_level"] = env[ENV_LOG_LEVEL].strip().upper()
+        values.update(overrides)
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def as_flask_config(self) -> dict[str, Any]:
+        """Flask config keys mirroring the environment variables (secrets left out)."""
+        return {
+            "KVSTORE_DATASTORE": self.datastore,
+            "KVSTORE_SQLITE_PATH": self.sqlite_path,
+            "KVSTORE_DYNAMODB_TABLE": self.dynamodb_table,
+            "KVSTORE_DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
+            "KVSTORE_DYNAMODB_CREATE_TABLE": self.dynamodb_create_table,
+            "KVSTORE_MAX_VALUE_BYTES": self.max_value_bytes,
+            "KVSTORE_LOG_LEVEL": self.log_level,
+        }
+
+
+def _boolean(name: str, env: Mapping[str, str]) -> bool:
+    raw = env[name].strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{name}={env[name]!r} is not a boolean (true or false)")
+
+
+def _integer(name: str, env: Mapping[str, str]) -> int:
+    try:
+        return int(env[name].strip())
+    except ValueError:
+        raise SettingsError(f"{name}={env[name]!r} is not a whole number") from None
+
+
+def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
+    keys: list[ApiKey] = []
+    for entry in raw.split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        token, _, mode = entry.partition(":")
+        if not token or mode not in ("", "ro", "rw"):
+            raise SettingsError(f"{ENV_API_KEYS} entries must be TOKEN, TOKEN:rw or TOKEN:ro")
+        keys.append(ApiKey(token=token, read_only=mode == "ro"))
+    return tuple(keys)

@@ -1,0 +1,17 @@
+"""The WSGI entry point gunicorn and Zappa import: `kvstore.wsgi:app`.
+
+A bad setting prints one line naming the variable and stops the process; nothing connects
+or touches the disk here (the datastore is built on the first request).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from kvstore.app import create_app
+from kvstore.settings import SettingsError
+
+try:
+    app = create_app()
+except SettingsError as exc:
+    sys.exit(f"kvstore: configuration error: {exc}")

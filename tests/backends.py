@@ -1,0 +1,61 @@
+"""The registry of datastore backends the shared suites run on.
+
+Each entry builds a fresh, empty datastore for one test. A backend that needs a server (moto,
+dynalite) asks for its session fixture through `request.getfixturevalue`, so the server starts
+only when a test of that backend runs. `KVSTORE_TEST_BACKENDS=memory,sqlite` narrows the run
+(tox uses it to give each way of running the tests its own environment).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kvstore.datastores.base import Datastore
+from kvstore.datastores.memory import MemoryDatastore
+from kvstore.datastores.sqlite import SQLiteDatastore
+
+
+class FakeClock:
+    """A clock tests move by hand, so expiry is exact and instant."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+Builder = Callable[[pytest.FixtureRequest, Path, FakeClock], Datastore]
+
+
+def _memory(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Datastore:
+    return MemoryDatastore(clock=clock)
+
+
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Datastore:
+    return SQLiteDatastore(tmp_path / "kv.sqlite3", clock=clock)
+
+
+BUILDERS: dict[str, Builder] = {
+    "memory": _memory,
+    "sqlite": _sqlite,
+}
+
+
+def selected_backends() -> list[str]:
+    wanted = os.environ.get("KVSTORE_TEST_BACKENDS")
+    if not wanted:
+        return list(BUILDERS)
+    names = [name.strip() for name in wanted.split(",") if name.strip()]
+    unknown = set(names) - set(BUILDERS)
+    if unknown:
+        raise pytest.UsageError(f"KVSTORE_TEST_BACKENDS names unknown backends: {unknown}")
+    return names

@@ -1,0 +1,55 @@
+"""Fixture chain: clock -> datastore (one per backend) -> app -> client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from kvstore.app import create_app
+from kvstore.datastores.base import Datastore
+from kvstore.settings import Settings
+from tests.backends import BUILDERS, FakeClock, selected_backends
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=selected_backends())
+def backend(request: pytest.FixtureRequest) -> str:
+    """The name of the backend under test; parametrises everything built on `datastore`."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def datastore(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> Iterator[Datastore]:
+    store = BUILDERS[backend](request, tmp_path, clock)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(datastore="memory")
+
+
+@pytest.fixture
+def app(settings: Settings, datastore: Datastore) -> Flask:
+    app = create_app(
+        settings.replace(max_value_bytes=datastore.max_value_bytes), datastore=datastore
+    )
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
