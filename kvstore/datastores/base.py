@@ -239,6 +239,7 @@ class Datastore(ABC):
 
     name: ClassVar[str]
     #: Optional features a backend may lack; the contract suite skips by these, not by name.
+    #: "transactions": `transact` works. "sorted_listing": `list` returns keys in ascending order.
     capabilities: ClassVar[frozenset[str]] = frozenset({"transactions"})
 
     def __init__(

@@ -21,6 +21,7 @@ from kvstore.datastores.errors import PreconditionFailed, TransactionFailed
 
 class MemoryDatastore(Datastore):
     name = "memory"
+    capabilities = frozenset({"transactions", "sorted_listing"})
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -53,6 +53,7 @@ def _item(row: Row) -> Item:
 
 class SQLiteDatastore(Datastore):
     name = "sqlite"
+    capabilities = frozenset({"transactions", "sorted_listing"})
 
     def __init__(self, path: str | os.PathLike[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
