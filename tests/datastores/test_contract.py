@@ -409,7 +409,8 @@ def test_transact_all_or_nothing(datastore: Datastore) -> None:
         datastore.transact([Put("a", 2), Delete("b"), Put("c", 3, if_version=4)])
     assert failure.value.index == 2
     a, b = datastore.get("a"), datastore.get("b")
-    assert a is not None and a.value == 1
+    assert a is not None
+    assert a.value == 1
     assert b is not None
     assert datastore.get("c") is None
 
@@ -429,14 +430,19 @@ def test_transact_applies_every_operation(datastore: Datastore) -> None:
         ]
     )
     put_a, deleted_b, checked_c, put_d, checked_e = results
-    assert put_a is not None and (put_a.value, put_a.version) == (2, 2)
+    assert put_a is not None
+    assert (put_a.value, put_a.version) == (2, 2)
     assert deleted_b is None
-    assert checked_c is not None and checked_c.value == "checked"
-    assert put_d is not None and put_d.version == 1 and put_d.expires_at is not None
+    assert checked_c is not None
+    assert checked_c.value == "checked"
+    assert put_d is not None
+    assert put_d.version == 1
+    assert put_d.expires_at is not None
     assert checked_e is None
     assert datastore.get("b") is None
     stored = datastore.get("a")
-    assert stored is not None and stored.value == 2
+    assert stored is not None
+    assert stored.value == 2
 
 
 @pytest.mark.parametrize(
@@ -479,7 +485,8 @@ def test_transact_treats_expired_as_absent(datastore: Datastore, clock: FakeCloc
     datastore.put("t", 1, ttl=5)
     clock.advance(6)
     (item,) = datastore.transact([Put("t", 2, if_absent=True)])
-    assert item is not None and item.version == 1
+    assert item is not None
+    assert item.version == 1
 
 
 # -- concurrency -----------------------------------------------------------------------------
