@@ -21,8 +21,10 @@ class ProblemApi(Api):  # type: ignore[misc]
 def create_blueprint() -> Blueprint:
     """A fresh blueprint and Api per app, so no state is shared between apps (tests)."""
     from kvstore.api.v1.key import ns as key_ns
+    from kvstore.auth import AUTHORIZATIONS, require_api_key
 
     blueprint = Blueprint("v1", __name__, url_prefix="/v1")
+    blueprint.before_request(require_api_key)
     api = ProblemApi(
         blueprint,
         version=__version__,
@@ -33,6 +35,8 @@ def create_blueprint() -> Blueprint:
         ),
         doc="/docs",
         default_mediatype="application/json",
+        authorizations=AUTHORIZATIONS,
+        security="bearer",
     )
     api.add_namespace(key_ns)
     blueprint.extensions = {"api": api}  # type: ignore[attr-defined]

@@ -45,6 +45,8 @@ def _write_response(item: Item, created: bool) -> Response:
 
 
 @ns.route("", endpoint="key_list")
+@ns.response(401, "Missing or invalid API key (when keys are configured)", problem_model)
+@ns.response(403, "A read-only API key tried to write", problem_model)
 class KeyList(Resource):  # type: ignore[misc]
     @ns.doc(
         params={
@@ -96,6 +98,8 @@ class KeyList(Resource):  # type: ignore[misc]
 
 @ns.route("/<key:key>", endpoint="key_item")
 @ns.param("key", "the key; may contain '/', percent-encode other reserved characters")
+@ns.response(401, "Missing or invalid API key (when keys are configured)", problem_model)
+@ns.response(403, "A read-only API key tried to write", problem_model)
 class KeyItem(Resource):  # type: ignore[misc]
     @ns.response(200, "The item", item_model)
     @ns.response(304, "Not modified (If-None-Match)")
