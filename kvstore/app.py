@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from kvstore.datastores import factory
 from kvstore.datastores.base import Datastore
 from kvstore.errors import problem_response
+from kvstore.observability import init_app as init_observability
 from kvstore.routing import KeyConverter
 from kvstore.settings import Settings
 from kvstore.store import EXTENSION, DatastoreHolder
@@ -40,7 +41,7 @@ def create_app(
     app.json = CompactJSONProvider(app)
     app.config.update(settings.as_flask_config())
     app.config["RESTX_MASK_SWAGGER"] = False
-    app.config["ERROR_404_HELP"] = False
+    app.config["RESTX_ERROR_404_HELP"] = False
     app.config["PROPAGATE_EXCEPTIONS"] = False
     app.extensions["kvstore.settings"] = settings
     app.url_map.converters["key"] = KeyConverter
@@ -64,6 +65,7 @@ def create_app(
     app.register_error_handler(HTTPException, problem_response)
     app.register_error_handler(Exception, problem_response)
     app.after_request(_security_headers)
+    init_observability(app, settings)
     return app
 
 
