@@ -46,6 +46,8 @@ def server_options(
         "timeout": 30,
         "graceful_timeout": 10,
         "keepalive": 5,
+        # A control socket in ~/.gunicorn would be shared by every server on the machine.
+        "control_socket_disable": True,
     }
 
 
