@@ -20,7 +20,9 @@ class ProblemApi(Api):  # type: ignore[misc]
 
 def create_blueprint() -> Blueprint:
     """A fresh blueprint and Api per app, so no state is shared between apps (tests)."""
+    from kvstore.api.v1.batch import ns as batch_ns
     from kvstore.api.v1.key import ns as key_ns
+    from kvstore.api.v1.txn import ns as txn_ns
     from kvstore.auth import AUTHORIZATIONS, require_api_key
 
     blueprint = Blueprint("v1", __name__, url_prefix="/v1")
@@ -39,6 +41,8 @@ def create_blueprint() -> Blueprint:
         security="bearer",
     )
     api.add_namespace(key_ns)
+    api.add_namespace(batch_ns)
+    api.add_namespace(txn_ns)
     blueprint.extensions = {"api": api}  # type: ignore[attr-defined]
     return blueprint
 

@@ -1,0 +1,151 @@
+"""`POST /v1/batch`: up to 100 independent operations, run concurrently, answered in order.
+
+The server-side half of the asynchronous demonstration: the operations of one request are
+in flight together on the app's thread pool, so a batch costs about its slowest operation,
+not the sum. All the gets of a batch go to the datastore as one `get_many` call (DynamoDB
+serves it with `BatchGetItem`), alongside the writes. Operations are independent and not
+atomic (that is `/v1/txn`): each gets its own status and item or problem, and one failing
+operation does not fail the others. Operations on the same key within one batch run in no
+defined order.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from flask import Response, current_app
+from flask_restx import Namespace, Resource, fields
+
+from kvstore.api.v1.executor import app_executor
+from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
+from kvstore.api.v1.models import AnyJSON, item_model, problem_model
+from kvstore.api.v1.operations import BatchOperation, body_limit, parse_batch
+from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS, Datastore, Item
+from kvstore.errors import Problem, problem_from_exception
+from kvstore.store import current_datastore
+
+ns = Namespace("batch", description="Independent operations run concurrently", path="/batch")
+
+batch_operation_model = ns.model(
+    "BatchOperation",
+    {
+        "op": fields.String(required=True, enum=["get", "put", "delete"], example="get"),
+        "key": fields.String(required=True, example="sports"),
+        "value": AnyJSON(description="put only: the value to store"),
+        "ttl": fields.Integer(min=1, max=MAX_TTL_SECONDS, description="put only: seconds"),
+        "if_version": fields.Integer(min=1, description="put/delete: only at this version"),
+        "if_absent": fields.Boolean(description="put only: only if the key does not exist"),
+        "if_present": fields.Boolean(description="put only: only if the key exists"),
+    },
+)
+batch_request_model = ns.model(
+    "BatchRequest",
+    {
+        "operations": fields.List(
+            fields.Nested(batch_operation_model),
+            required=True,
+            max_items=MAX_OPERATIONS,
+            description=f"at most {MAX_OPERATIONS}",
+        )
+    },
+)
+ns.add_model(item_model.name, item_model)
+ns.add_model(problem_model.name, problem_model)
+batch_result_model = ns.model(
+    "BatchResult",
+    {
+        "status": fields.Integer(
+            required=True,
+            description="what the single-key request would answer: 200, 201, 204, 404, 412, 503",
+            example=200,
+        ),
+        "item": fields.Nested(item_model, description="get and put: the item"),
+        "error": fields.Nested(problem_model, description="when the operation failed"),
+    },
+)
+batch_response_model = ns.model(
+    "BatchResponse",
+    {
+        "results": fields.List(
+            fields.Nested(batch_result_model),
+            required=True,
+            description="one per operation, in request order",
+        )
+    },
+)
+
+
+def _found(item: Item | None, key: str) -> dict[str, Any]:
+    if item is None:
+        problem = Problem(404, f"key {key!r} not found", slug="key-not-found")
+        return {"status": 404, "error": problem.to_dict()}
+    return {"status": 200, "item": item.to_dict()}
+
+
+def _failed(exc: BaseException) -> dict[str, Any]:
+    problem = problem_from_exception(exc)
+    return {"status": problem.status, "error": problem.to_dict()}
+
+
+def _write(datastore: Datastore, op: BatchOperation) -> dict[str, Any]:
+    if op.op == "put":
+        item, created = datastore.put(
+            op.key,
+            op.value,
+            ttl=op.ttl,
+            if_version=op.if_version,
+            if_absent=op.if_absent,
+            if_present=op.if_present,
+        )
+        return {"status": 201 if created else 200, "item": item.to_dict()}
+    if datastore.delete(op.key, if_version=op.if_version):
+        return {"status": 204}
+    return _found(None, op.key)
+
+
+def run_batch(
+    datastore: Datastore, operations: list[BatchOperation], executor: ThreadPoolExecutor
+) -> list[dict[str, Any]]:
+    """Run the operations concurrently; one result per operation, in their order."""
+    reads = [index for index, op in enumerate(operations) if op.op == "get"]
+    read_future: Future[dict[str, Item]] | None = None
+    if reads:
+        read_future = executor.submit(datastore.get_many, [operations[i].key for i in reads])
+    writes: dict[int, Future[dict[str, Any]]] = {
+        index: executor.submit(_write, datastore, op)
+        for index, op in enumerate(operations)
+        if op.op != "get"
+    }
+    pending: list[Future[Any]] = list(writes.values())
+    if read_future is not None:
+        pending.append(read_future)
+    wait(pending)
+
+    results: list[dict[str, Any]] = [{} for _ in operations]
+    if read_future is not None:
+        error = read_future.exception()
+        found = {} if error is not None else read_future.result()
+        for index in reads:
+            key = operations[index].key
+            results[index] = _failed(error) if error is not None else _found(found.get(key), key)
+    for index, future in writes.items():
+        error = future.exception()
+        results[index] = _failed(error) if error is not None else future.result()
+    return results
+
+
+@ns.route("", endpoint="batch")
+class Batch(Resource):  # type: ignore[misc]
+    @ns.expect(batch_request_model)
+    @ns.response(200, "One result per operation, in request order", batch_response_model)
+    @ns.response(400, "The body is not valid JSON", problem_model)
+    @ns.response(413, "The body is too large", problem_model)
+    @ns.response(415, "Not JSON", problem_model)
+    @ns.response(422, "An invalid operation (its `index` is named); nothing ran", problem_model)
+    def post(self) -> Response:
+        """Run up to 100 independent get/put/delete operations concurrently (not atomic)."""
+        datastore = current_datastore()
+        operations = parse_batch(read_json_body(body_limit(max_value_bytes())), datastore)
+        executor = app_executor(current_app._get_current_object())  # type: ignore[attr-defined]
+        return json_response({"results": run_batch(datastore, operations, executor)})

@@ -1,0 +1,107 @@
+"""`POST /v1/txn`: up to 100 operations applied all or nothing.
+
+Where `/v1/batch` overlaps independent operations, a transaction makes several dependent
+ones one step: `check` conditions on keys it does not write, `put` and `delete` with their own
+conditions, a key at most once. The datastore applies it atomically (memory: one lock;
+SQLite: one transaction; DynamoDB: `TransactWriteItems`); when a condition fails, nothing is
+written and the answer is 409 with `failed_index`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask_restx import Namespace, Resource, fields
+
+from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
+from kvstore.api.v1.models import AnyJSON, item_model, problem_model
+from kvstore.api.v1.operations import body_limit, parse_txn
+from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS
+from kvstore.errors import Problem
+from kvstore.store import current_datastore
+
+CAPABILITY = "transactions"
+
+ns = Namespace("txn", description="All-or-nothing transactions", path="/txn")
+
+
+class NullableNested(fields.Nested):  # type: ignore[misc]
+    """A nested model that may be null. Swagger 2.0 ignores siblings of `$ref`, hence allOf."""
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = super().schema()
+        ref = schema.pop("$ref", None)
+        if ref is not None:
+            schema["allOf"] = [{"$ref": ref}]
+        schema["x-nullable"] = True
+        return schema
+
+
+txn_operation_model = ns.model(
+    "TxnOperation",
+    {
+        "op": fields.String(required=True, enum=["put", "delete", "check"], example="check"),
+        "key": fields.String(required=True, example="sports"),
+        "value": AnyJSON(description="put only: the value to store"),
+        "ttl": fields.Integer(min=1, max=MAX_TTL_SECONDS, description="put only: seconds"),
+        "if_version": fields.Integer(min=1, description="the key must be at this version"),
+        "if_absent": fields.Boolean(description="put only: the key must not exist"),
+        "if_present": fields.Boolean(description="put only: the key must exist"),
+        "exists": fields.Boolean(description="check only: the key must (not) exist"),
+    },
+)
+txn_request_model = ns.model(
+    "TxnRequest",
+    {
+        "operations": fields.List(
+            fields.Nested(txn_operation_model),
+            required=True,
+            max_items=MAX_OPERATIONS,
+            description=f"at most {MAX_OPERATIONS}, each key at most once",
+        )
+    },
+)
+ns.add_model(item_model.name, item_model)
+ns.add_model(problem_model.name, problem_model)
+txn_response_model = ns.model(
+    "TxnResponse",
+    {
+        "results": fields.List(
+            NullableNested(item_model),
+            required=True,
+            description="per operation: put -> the item, delete -> null, check -> item or null",
+        )
+    },
+)
+txn_failed_model = ns.inherit(
+    "TxnFailed",
+    problem_model,
+    {"failed_index": fields.Integer(required=True, description="the first failing operation")},
+)
+
+
+@ns.route("", endpoint="txn")
+class Txn(Resource):  # type: ignore[misc]
+    @ns.expect(txn_request_model)
+    @ns.response(200, "Every operation applied", txn_response_model)
+    @ns.response(400, "The body is not valid JSON", problem_model)
+    @ns.response(409, "A condition failed; nothing was written", txn_failed_model)
+    @ns.response(413, "The body is too large", problem_model)
+    @ns.response(415, "Not JSON", problem_model)
+    @ns.response(422, "An invalid operation (its `index` is named); nothing ran", problem_model)
+    @ns.response(501, "This datastore does not support transactions", problem_model)
+    def post(self) -> Response:
+        """Apply up to 100 put/delete/check operations all or nothing."""
+        datastore = current_datastore()
+        if CAPABILITY not in datastore.capabilities:
+            raise Problem(
+                501,
+                f"the {datastore.name} datastore does not support transactions",
+                slug="transactions-unsupported",
+            )
+        operations = parse_txn(read_json_body(body_limit(max_value_bytes())), datastore)
+        results = datastore.transact(operations)
+        return json_response(
+            {"results": [None if item is None else item.to_dict() for item in results]}
+        )

@@ -1,0 +1,136 @@
+"""Datastore wrappers that change *when* or *whether* calls succeed, for concurrency tests.
+
+`BarrierDatastore` proves concurrency without timing: each wrapped call waits on a
+`threading.Barrier` of N parties, which opens only when N calls are in flight at once. A
+sequential caller makes the first call wait alone until the barrier's timeout, which breaks
+it (`BrokenBarrierError`), so a test built on it fails rather than passing slowly.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from kvstore.datastores.base import (
+    Check,
+    Datastore,
+    Delete,
+    EncodedWrite,
+    Item,
+    JSONValue,
+    Operation,
+    Page,
+)
+from kvstore.datastores.errors import DatastoreUnavailable
+
+
+class DelegatingDatastore(Datastore):
+    """Every call goes to `inner`; subclasses intercept the public methods they care about."""
+
+    name = "delegating"
+
+    def __init__(self, inner: Datastore) -> None:
+        super().__init__(max_value_bytes=inner.max_value_bytes, clock=inner.clock)
+        self.inner = inner
+        self.capabilities = inner.capabilities  # type: ignore[misc]
+        self.calls: list[str] = []
+        self._calls_lock = threading.Lock()
+
+    def record(self, method: str) -> None:
+        with self._calls_lock:
+            self.calls.append(method)
+
+    def get(self, key: str) -> Item | None:
+        self.record("get")
+        return self.inner.get(key)
+
+    def put(self, key: str, value: JSONValue, **conditions: Any) -> tuple[Item, bool]:
+        self.record("put")
+        return self.inner.put(key, value, **conditions)
+
+    def delete(self, key: str, *, if_version: int | None = None) -> bool:
+        self.record("delete")
+        return self.inner.delete(key, if_version=if_version)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Item]:
+        self.record("get_many")
+        return self.inner.get_many(keys)
+
+    def list(self, **kwargs: Any) -> Page:
+        self.record("list")
+        return self.inner.list(**kwargs)
+
+    def transact(self, operations: Sequence[Operation]) -> builtins.list[Item | None]:
+        self.record("transact")
+        return self.inner.transact(operations)
+
+    def check(self) -> None:
+        self.inner.check()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    # The public methods above never reach these; they exist because the ABC requires them.
+
+    def _get(self, key: str, now: float) -> Item | None:
+        raise NotImplementedError
+
+    def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
+        raise NotImplementedError
+
+    def _delete(self, key: str, if_version: int | None, now: float) -> bool:
+        raise NotImplementedError
+
+    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
+        raise NotImplementedError
+
+    def _get_many(self, keys: builtins.list[str], now: float) -> dict[str, Item]:
+        raise NotImplementedError
+
+    def _transact(
+        self, operations: builtins.list[EncodedWrite | Delete | Check], now: float
+    ) -> builtins.list[Item | None]:
+        raise NotImplementedError
+
+    def _check(self) -> None:
+        raise NotImplementedError
+
+
+class BarrierDatastore(DelegatingDatastore):
+    """Calls of the `methods` named wait until `parties` of them are in flight together.
+
+    The barrier is armed only while `armed` is true, so a test can seed data sequentially and
+    then arm it for the step that must be concurrent.
+    """
+
+    def __init__(
+        self, inner: Datastore, parties: int, methods: Iterable[str], timeout: float = 5.0
+    ) -> None:
+        super().__init__(inner)
+        self.barrier = threading.Barrier(parties, timeout=timeout)
+        self.methods = frozenset(methods)
+        self.armed = True
+
+    def record(self, method: str) -> None:
+        super().record(method)
+        if self.armed and method in self.methods:
+            self.barrier.wait()
+
+
+class FlakyDatastore(DelegatingDatastore):
+    """The first `failures` calls of `get` raise DatastoreUnavailable, then it recovers."""
+
+    def __init__(self, inner: Datastore, failures: int, retry_after: int = 0) -> None:
+        super().__init__(inner)
+        self.failures = failures
+        self.retry_after = retry_after
+
+    def get(self, key: str) -> Item | None:
+        with self._calls_lock:
+            failing = self.failures > 0
+            self.failures -= 1 if failing else 0
+        if failing:
+            raise DatastoreUnavailable("flaky test datastore", retry_after=self.retry_after)
+        return super().get(key)
