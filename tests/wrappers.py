@@ -131,6 +131,7 @@ class FlakyDatastore(DelegatingDatastore):
         with self._calls_lock:
             failing = self.failures > 0
             self.failures -= 1 if failing else 0
+        self.record("get")
         if failing:
             raise DatastoreUnavailable("flaky test datastore", retry_after=self.retry_after)
-        return super().get(key)
+        return self.inner.get(key)

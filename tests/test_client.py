@@ -1,0 +1,316 @@
+"""The Python client against a real server on a free port: every method, every typed error."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+import requests
+
+from kvstore import client as kv
+from kvstore.app import create_app
+from kvstore.client import KVStoreClient, key_path, retry_after_seconds
+from kvstore.datastores.base import Datastore
+from kvstore.datastores.memory import MemoryDatastore
+from kvstore.settings import Settings, parse_api_keys
+from tests.live_server import serve, socket_without_listener
+from tests.wrappers import FlakyDatastore
+
+SPORTS = ["baseball", "hockey", "football"]
+
+
+@contextmanager
+def live(datastore: Datastore, settings: Settings | None = None) -> Iterator[str]:
+    app = create_app(settings or Settings(datastore="memory"), datastore=datastore)
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture
+def store() -> MemoryDatastore:
+    return MemoryDatastore(max_value_bytes=1000)
+
+
+@pytest.fixture
+def base_url(store: MemoryDatastore) -> Iterator[str]:
+    with live(store, Settings(datastore="memory", max_value_bytes=1000)) as url:
+        yield url
+
+
+@pytest.fixture
+def api(base_url: str) -> Iterator[KVStoreClient]:
+    with KVStoreClient(base_url, timeout=5) as client:
+        yield client
+
+
+# -- methods -------------------------------------------------------------------------------
+
+
+def test_put_get_delete(api: KVStoreClient) -> None:
+    created = api.put("sports", SPORTS)
+    assert created["version"] == 1
+    assert created["value"] == SPORTS
+    assert api.get("sports")["value"] == SPORTS
+    replaced = api.put("sports", [*SPORTS, "curling"], ttl=60)
+    assert replaced["version"] == 2
+    assert replaced["expires_at"] is not None
+    api.delete("sports")
+    with pytest.raises(kv.NotFound):
+        api.get("sports")
+
+
+def test_put_conditions(api: KVStoreClient) -> None:
+    api.put("k", 1, if_absent=True)
+    with pytest.raises(kv.PreconditionFailed):
+        api.put("k", 2, if_absent=True)
+    assert api.put("k", 2, if_version=1)["version"] == 2
+    with pytest.raises(kv.PreconditionFailed) as caught:
+        api.put("k", 3, if_version=1)
+    assert caught.value.status == 412
+    assert "version 1" in caught.value.detail
+    assert api.put("k", 3, if_present=True)["value"] == 3
+    with pytest.raises(kv.PreconditionFailed):
+        api.put("absent", 1, if_present=True)
+    with pytest.raises(ValueError, match="at most one"):
+        api.put("k", 1, if_absent=True, if_version=1)
+
+
+def test_create(api: KVStoreClient) -> None:
+    assert api.create("new", {"a": 1}, ttl=30)["version"] == 1
+    with pytest.raises(kv.Conflict) as caught:
+        api.create("new", 2)
+    assert caught.value.status == 409
+    assert caught.value.problem["type"].endswith("key-exists")
+    assert caught.value.failed_index is None
+
+
+def test_delete_with_version(api: KVStoreClient) -> None:
+    api.put("d", 1)
+    with pytest.raises(kv.PreconditionFailed):
+        api.delete("d", if_version=9)
+    api.delete("d", if_version=1)
+    with pytest.raises(kv.NotFound):
+        api.delete("d")
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["a b", "q?x=1", "frag#ment", "100%", "%41", "日本/語", "emoji/😀", "a+b", "semi;colon", "~x"],
+)
+def test_keys_round_trip_through_the_url(api: KVStoreClient, key: str) -> None:
+    api.put(key, key)
+    item = api.get(key)
+    assert item["key"] == key
+    assert item["value"] == key
+    assert [found["key"] for found in api.items()] == [key]
+    api.delete(key)
+
+
+def test_key_path_encoding() -> None:
+    assert key_path("sports/hockey") == "/v1/key/sports/hockey"
+    assert key_path("a b?#%") == "/v1/key/a%20b%3F%23%25"
+    assert key_path("é") == "/v1/key/%C3%A9"
+
+
+def test_list_page_and_items_follow_cursors(api: KVStoreClient) -> None:
+    keys = [f"p/{n:02d}" for n in range(23)]
+    for key in keys:
+        api.put(key, key)
+    api.put("other", 0)
+    first = api.list_page("p/", limit=10)
+    assert [item["key"] for item in first["items"]] == keys[:10]
+    assert first["next_cursor"] is not None
+    second = api.list_page("p/", limit=10, cursor=first["next_cursor"])
+    assert [item["key"] for item in second["items"]] == keys[10:20]
+    assert [item["key"] for item in api.items("p/", page_size=10)] == keys
+    assert [item["key"] for item in api.items(page_size=7)] == ["other", *keys]
+
+
+def test_items_of_an_empty_prefix(api: KVStoreClient) -> None:
+    assert list(api.items("nothing/")) == []
+
+
+def test_batch(api: KVStoreClient) -> None:
+    api.put("a", 1)
+    results = api.batch(
+        [
+            {"op": "get", "key": "a"},
+            {"op": "put", "key": "b", "value": 2},
+            {"op": "get", "key": "missing"},
+            {"op": "delete", "key": "a", "if_version": 5},
+        ]
+    )
+    assert [result["status"] for result in results] == [200, 201, 404, 412]
+    assert results[0]["item"]["value"] == 1
+    assert results[3]["error"]["status"] == 412
+
+
+def test_txn(api: KVStoreClient) -> None:
+    api.put("a", 1)
+    results = api.txn(
+        [
+            {"op": "check", "key": "a", "if_version": 1},
+            {"op": "put", "key": "b", "value": 2},
+            {"op": "delete", "key": "c"},
+        ]
+    )
+    assert results[0] is not None
+    assert results[0]["value"] == 1
+    assert results[1] is not None
+    assert results[1]["value"] == 2
+    assert results[2] is None
+    with pytest.raises(kv.Conflict) as caught:
+        api.txn(
+            [{"op": "put", "key": "x", "value": 1}, {"op": "check", "key": "a", "exists": False}]
+        )
+    assert caught.value.failed_index == 1
+    with pytest.raises(kv.NotFound):
+        api.get("x")
+
+
+# -- typed errors --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "status"),
+    [
+        (lambda api: api.get("/leading"), kv.InvalidRequest, 400),
+        (lambda api: api.put("k", 1, ttl=0), kv.InvalidRequest, 422),
+        (lambda api: api.batch([{"op": "nope", "key": "k"}]), kv.InvalidRequest, 422),
+        (lambda api: api.put("k", "x" * 2000), kv.PayloadTooLarge, 413),
+        (lambda api: api.get("missing"), kv.NotFound, 404),
+    ],
+)
+def test_error_statuses_become_typed_exceptions(
+    api: KVStoreClient, call: object, error: type[kv.ClientError], status: int
+) -> None:
+    with pytest.raises(error) as caught:
+        call(api)  # type: ignore[operator]
+    assert caught.value.status == status
+    assert caught.value.problem["status"] == status
+    assert caught.value.problem["detail"]
+    assert isinstance(caught.value, kv.ClientError)
+
+
+def test_tokens_unauthorized_and_forbidden() -> None:
+    settings = Settings(datastore="memory", api_keys=parse_api_keys("writer,reader:ro"))
+    with live(MemoryDatastore(), settings) as url:
+        with KVStoreClient(url) as anonymous, pytest.raises(kv.Unauthorized) as caught:
+            anonymous.get("k")
+        assert caught.value.status == 401
+        with KVStoreClient(url, token="wrong") as bad, pytest.raises(kv.Unauthorized):
+            bad.get("k")
+        with KVStoreClient(url, token="writer") as writer:
+            writer.put("k", 1)
+        with KVStoreClient(url, token="reader") as reader:
+            assert reader.get("k")["value"] == 1
+            with pytest.raises(kv.Forbidden) as forbidden:
+                reader.put("k", 2)
+            assert forbidden.value.status == 403
+
+
+def test_unreachable_server_is_connection_failed() -> None:
+    with (
+        socket_without_listener() as port,
+        KVStoreClient(f"http://127.0.0.1:{port}") as api,
+        pytest.raises(kv.ConnectionFailed) as caught,
+    ):
+        api.get("k")
+    assert caught.value.status == 0
+    assert f"127.0.0.1:{port}" in str(caught.value)
+
+
+# -- retries -------------------------------------------------------------------------------
+
+
+@contextmanager
+def flaky_server(failures: int, retry_after: int) -> Iterator[tuple[str, FlakyDatastore]]:
+    """A server whose first `failures` reads are 503 with `Retry-After: retry_after`."""
+    inner = MemoryDatastore()
+    inner.put("k", "v")
+    flaky = FlakyDatastore(inner, failures=failures, retry_after=retry_after)
+    with live(flaky) as url:
+        yield url, flaky
+
+
+def test_503_is_retried_honouring_retry_after() -> None:
+    waits: list[float] = []
+    with flaky_server(failures=2, retry_after=2) as (url, flaky):
+        with KVStoreClient(url, retries=3, sleep=waits.append) as api:
+            assert api.get("k")["value"] == "v"
+        assert waits == [2.0, 2.0]
+        assert flaky.calls == ["get", "get", "get"]
+
+
+def test_retry_wait_is_capped() -> None:
+    waits: list[float] = []
+    with (
+        flaky_server(failures=1, retry_after=3600) as (url, _),
+        KVStoreClient(url, sleep=waits.append, max_retry_wait=1.5) as api,
+    ):
+        api.get("k")
+    assert waits == [1.5]
+
+
+def test_retries_are_bounded() -> None:
+    waits: list[float] = []
+    with flaky_server(failures=10, retry_after=0) as (url, flaky):
+        with (
+            KVStoreClient(url, retries=2, sleep=waits.append) as api,
+            pytest.raises(kv.ServiceUnavailable) as caught,
+        ):
+            api.get("k")
+        assert caught.value.status == 503
+        assert caught.value.problem["type"].endswith("datastore-unavailable")
+        assert waits == [0.0, 0.0]
+        assert len(flaky.calls) == 3
+
+
+def test_real_sleep_path_with_zero_retry_after() -> None:
+    with flaky_server(failures=2, retry_after=0) as (url, _), KVStoreClient(url) as api:
+        assert api.get("k")["value"] == "v"
+
+
+def test_retry_after_parsing() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert retry_after_seconds("5") == 5.0
+    assert retry_after_seconds(later, now=now.timestamp()) == pytest.approx(30.0)
+    assert retry_after_seconds(format_datetime(now, usegmt=True), now=now.timestamp() + 9) == 0.0
+    assert retry_after_seconds(None) is None
+    assert retry_after_seconds("soon") is None
+
+
+# -- sessions and threads -------------------------------------------------------------------
+
+
+def test_given_session_is_used_and_left_open(base_url: str) -> None:
+    session = requests.Session()
+    with KVStoreClient(base_url, session=session) as api:
+        api.put("k", 1)
+    assert api.session is session
+    assert session.get(base_url + "/healthz", timeout=5).status_code == 200
+    session.close()
+
+
+def test_one_client_serves_many_threads(api: KVStoreClient) -> None:
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            api.put(f"t/{n}", n)
+            assert api.get(f"t/{n}")["value"] == n
+        except BaseException as exc:  # collected and re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert errors == []
+    assert len(list(api.items("t/"))) == 8
