@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test lint typecheck pytest spec bench clean
+.PHONY: install run test lint typecheck pytest spec bench clean browser lambda-venv lambda-package
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,19 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+# Debian's Chromium for tests/test_docs_browser.py, installed only when missing and only as root
+# where apt-get exists; elsewhere the browser test skips and prints why.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser test"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "chromium is missing and cannot be installed here: the browser test will skip"; \
+	fi
+
+pytest: install browser
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
@@ -40,5 +52,28 @@ test: lint typecheck pytest
 spec: install
 	$(BIN)/kvstore spec --output swagger.yaml
 
+# AWS Lambda (README "Deploy to AWS"). Zappa zips the whole environment it runs from, so it
+# runs from a lean one of its own: the runtime requirements plus Zappa, as manylinux2014 x86_64
+# wheels (what Lambda's python3.11 runs), never the dev tools of .venv.
+LAMBDA_VENV  := .venv-lambda
+LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
+STAGE        ?= dev
+LAMBDA_ZIP   ?= dist/kvstore-$(STAGE).zip
+
+$(LAMBDA_STAMP): requirements/lambda.txt | $(STAMP)
+	rm -rf $(LAMBDA_VENV)
+	$(UV) venv --quiet --python $(PYTHON) $(LAMBDA_VENV)
+	$(UV) pip install --quiet --python $(LAMBDA_VENV)/bin/python \
+		--python-platform x86_64-manylinux2014 -r requirements/lambda.txt
+	touch $@
+
+lambda-venv: $(LAMBDA_STAMP)
+
+# Builds the zip `zappa deploy` would upload, offline: `make lambda-package STAGE=prod`.
+lambda-package: $(LAMBDA_STAMP)
+	mkdir -p $(dir $(LAMBDA_ZIP))
+	VIRTUAL_ENV=$(CURDIR)/$(LAMBDA_VENV) PYTHONWARNINGS=ignore::UserWarning:_distutils_hack \
+		$(LAMBDA_VENV)/bin/zappa package $(STAGE) --output $(LAMBDA_ZIP)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(LAMBDA_VENV)

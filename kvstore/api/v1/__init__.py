@@ -17,6 +17,23 @@ class ProblemApi(Api):  # type: ignore[misc]
     def handle_error(self, e: Exception) -> Response:
         return problem_response(e)
 
+    @property
+    def __schema__(self) -> dict[str, Any]:
+        """The spec, cached per base path rather than once.
+
+        flask-restx caches the first request's spec, whose `basePath` carries that request's
+        SCRIPT_NAME: a Lambda reached at both `/dev` (API Gateway stage) and a custom domain
+        would otherwise send "Try it out" of one of them to the wrong URL.
+        """
+        from flask_restx.swagger import Swagger
+
+        cache: dict[str, dict[str, Any]] = self.__dict__.setdefault("_schema_by_base_path", {})
+        base_path: str = self.base_path
+        schema = cache.get(base_path)
+        if schema is None:
+            schema = cache[base_path] = Swagger(self).as_dict()
+        return schema
+
 
 def create_blueprint() -> Blueprint:
     """A fresh blueprint and Api per app, so no state is shared between apps (tests)."""
