@@ -12,5 +12,5 @@ class KeyConverter(PathConverter):
     the key reaches the view, and validation answers 400 naming the rule it breaks.
     """
 
-    regex = ".+"
+    regex = r"[\s\S]+"  # not ".+": '.' skips a newline, and a key with one must reach validation
     part_isolating = False  # werkzeug infers True from a regex without "/"

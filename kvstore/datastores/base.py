@@ -33,6 +33,10 @@ MAX_LIST_LIMIT = 1000
 DEFAULT_LIST_LIMIT = 100
 DEFAULT_MAX_VALUE_BYTES = 262_144
 MAX_OPERATIONS = 100
+#: Deepest nesting of arrays/objects a value may have. Without a bound, a value that parses
+#: at one stack depth can fail to decode or encode at a deeper one (RecursionError: a 500);
+#: 128 is serde_json's default and far deeper than any real document.
+MAX_VALUE_DEPTH = 128
 
 
 def rfc3339(epoch_seconds: float) -> str:
@@ -202,6 +206,9 @@ def encode_value(value: JSONValue, max_bytes: int) -> str:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidValue(f"value is not JSON: {exc}") from None
+    # Counting brackets is cheap and bounds the depth, so most values skip the walk.
+    if text.count("[") + text.count("{") > MAX_VALUE_DEPTH and _deeper_than(value, MAX_VALUE_DEPTH):
+        raise InvalidValue(f"value is nested deeper than {MAX_VALUE_DEPTH} arrays/objects")
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise ValueTooLarge(f"value is {size} bytes as compact JSON; the limit is {max_bytes}")
@@ -210,6 +217,20 @@ def encode_value(value: JSONValue, max_bytes: int) -> str:
     except UnicodeEncodeError:
         raise InvalidValue("value must be valid UTF-8 (no lone surrogates)") from None
     return text
+
+
+def _deeper_than(value: JSONValue, limit: int) -> bool:
+    """Whether arrays/objects nest more than `limit` deep; iterative, so it cannot recurse."""
+    if not isinstance(value, dict | builtins.list):
+        return False
+    stack: builtins.list[tuple[JSONValue, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | builtins.list))
+    return False
 
 
 def decode_value(text: str) -> JSONValue:

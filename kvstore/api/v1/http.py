@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Response, current_app, request
 
@@ -52,6 +53,22 @@ def parse_json(raw: bytes) -> Any:
         raise Problem(400, "the JSON document is nested too deeply", slug="invalid-json") from None
     except ValueError as exc:
         raise Problem(400, f"the body is not valid JSON: {exc}", slug="invalid-json") from None
+
+
+def require_utf8_url() -> None:
+    """Refuse a path or query whose percent-escapes are not UTF-8 (a `before_request` hook).
+
+    Werkzeug decodes them with replacement characters, so `/v1/key/%FF` would silently store
+    the key "\ufffd"; a client that sent bytes we cannot read gets 400 instead.
+    """
+    environ = request.environ
+    try:
+        environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True, errors="strict")
+    except UnicodeError:
+        raise Problem(
+            400, "the URL's percent-escapes are not valid UTF-8", slug="invalid-url"
+        ) from None
 
 
 def read_json_body(max_bytes: int) -> Any:

@@ -19,8 +19,16 @@ class WritePrecondition:
 
 def _parse_etag(raw: str, header: str) -> int:
     value = raw.strip()
-    if len(value) >= 3 and value[0] == '"' and value[-1] == '"' and value[1:-1].isdigit():
-        version = int(value[1:-1])
+    digits = value[1:-1]
+    # ASCII only and at most 19 digits: int() would take '²' or refuse 5000 digits (a 500).
+    if (
+        3 <= len(value) <= 21
+        and value[0] == '"'
+        and value[-1] == '"'
+        and digits.isascii()
+        and digits.isdigit()
+    ):
+        version = int(digits)
         if version >= 1:
             return version
     raise Problem(
