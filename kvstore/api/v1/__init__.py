@@ -38,12 +38,14 @@ class ProblemApi(Api):  # type: ignore[misc]
 def create_blueprint() -> Blueprint:
     """A fresh blueprint and Api per app, so no state is shared between apps (tests)."""
     from kvstore.api.v1.batch import ns as batch_ns
+    from kvstore.api.v1.http import require_utf8_url
     from kvstore.api.v1.key import ns as key_ns
     from kvstore.api.v1.txn import ns as txn_ns
     from kvstore.auth import AUTHORIZATIONS, require_api_key
 
     blueprint = Blueprint("v1", __name__, url_prefix="/v1")
     blueprint.before_request(require_api_key)
+    blueprint.before_request(require_utf8_url)
     api = ProblemApi(
         blueprint,
         version=__version__,
