@@ -1,0 +1,412 @@
+"""Pathological input: every case is a 4xx problem+json and leaves the store as it was.
+
+The HTTP layer does not know the backend, so these run on the memory datastore; what they
+prove is that nothing reaches any backend.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder, TestResponse, run_wsgi_app
+
+from kvstore.api.v1 import key as key_api
+from kvstore.api.v1.operations import body_limit
+from kvstore.app import create_app
+from kvstore.datastores.base import MAX_VALUE_DEPTH, Datastore
+from kvstore.datastores.memory import MemoryDatastore
+from kvstore.settings import Settings
+
+MAX_VALUE_BYTES = 1000
+JSON = "application/json"
+
+Snapshot = list[tuple[str, Any, int]]
+
+
+@pytest.fixture
+def store() -> MemoryDatastore:
+    store = MemoryDatastore(max_value_bytes=MAX_VALUE_BYTES)
+    store.put("existing", {"n": 1})
+    store.put("k", "before")
+    return store
+
+
+@pytest.fixture
+def app(store: MemoryDatastore) -> Flask:
+    app = create_app(Settings(datastore="memory", max_value_bytes=MAX_VALUE_BYTES), datastore=store)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def snapshot(store: Datastore) -> Snapshot:
+    return [(i.key, i.value, i.version) for i in store.list(limit=1000).items]
+
+
+@pytest.fixture
+def unchanged(store: MemoryDatastore) -> Iterator[None]:
+    """Fail the test if the store differs after it from before it."""
+    before = snapshot(store)
+    yield
+    assert snapshot(store) == before
+
+
+def assert_problem(response: TestResponse, *statuses: int) -> dict[str, Any]:
+    text = response.get_data(as_text=True)
+    assert response.status_code in statuses, text
+    assert response.mimetype == "application/problem+json", text
+    body: dict[str, Any] = response.get_json()
+    assert body["status"] == response.status_code
+    assert isinstance(body["detail"], str)
+    assert "Traceback" not in text
+    return body
+
+
+# Every way to send a body, with a function wrapping a value into that endpoint's body.
+WRITES = {
+    "put": ("PUT", "/v1/key/k", lambda raw: b'{"value": ' + raw + b"}"),
+    "post": ("POST", "/v1/key", lambda raw: b'{"key": "new", "value": ' + raw + b"}"),
+    "batch": (
+        "POST",
+        "/v1/batch",
+        lambda raw: b'{"operations": [{"op": "put", "key": "new", "value": ' + raw + b"}]}",
+    ),
+    "txn": (
+        "POST",
+        "/v1/txn",
+        lambda raw: b'{"operations": [{"op": "put", "key": "new", "value": ' + raw + b"}]}",
+    ),
+}
+
+BAD_BODIES = {
+    "empty": b"",
+    "blank": b"  \n ",
+    "truncated-object": b'{"value": [1, 2',
+    "truncated-string": b'{"value": "abc',
+    "trailing-comma": b'{"value": 1,}',
+    "single-quotes": b"{'value': 1}",
+    "two-documents": b'{"value": 1}{"value": 2}',
+    "bom": b'\xef\xbb\xbf{"value": 1}',
+    "invalid-utf8": b'{"value": "\xff\xfe"}',
+    "utf8-surrogate-bytes": b'{"value": "\xed\xa0\x80"}',
+    "overlong-utf8": b'{"value": "\xc0\xaf"}',
+    # Within the body limit, so that the parser, not the size check, meets them.
+    "nested-30000": b"[" * 30_000,
+    "nested-closed-30000": b"[" * 30_000 + b"]" * 30_000,
+    "nested-objects": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "duplicate-keys": b'{"value": 1, "value": 2}',
+    "not-an-object": b"[1, 2, 3]",
+    "scalar": b"42",
+    "null": b"null",
+}
+
+BAD_VALUES = {
+    "nan": b"NaN",
+    "infinity": b"Infinity",
+    "minus-infinity": b"-Infinity",
+    "huge-int": b"1" + b"0" * 5000,
+    "huge-negative-int": b"-" + b"9" * 5000,
+    "float-overflow": b"1e400",
+    "nested-duplicate-keys": b'{"a": 1, "a": 2}',
+    "too-deep": b"[" * (MAX_VALUE_DEPTH + 1) + b"]" * (MAX_VALUE_DEPTH + 1),
+    "too-deep-objects": b'{"a":' * (MAX_VALUE_DEPTH + 1) + b"1" + b"}" * (MAX_VALUE_DEPTH + 1),
+    "lone-surrogate": b'"\\ud800"',
+    "too-large": b'"' + b"x" * MAX_VALUE_BYTES + b'"',
+}
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("endpoint", WRITES)
+@pytest.mark.parametrize("body", BAD_BODIES)
+def test_bad_body_is_a_problem(client: FlaskClient, endpoint: str, body: str) -> None:
+    method, path, _ = WRITES[endpoint]
+    assert_problem(
+        client.open(path, method=method, data=BAD_BODIES[body], content_type=JSON), 400, 422
+    )
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("endpoint", WRITES)
+@pytest.mark.parametrize("value", BAD_VALUES)
+def test_bad_value_is_a_problem(client: FlaskClient, endpoint: str, value: str) -> None:
+    """In a batch, a bad operation may be refused whole (4xx) or answered per operation."""
+    method, path, wrap = WRITES[endpoint]
+    response = client.open(path, method=method, data=wrap(BAD_VALUES[value]), content_type=JSON)
+    if endpoint == "batch" and response.status_code == 200:
+        (result,) = response.get_json()["results"]
+        assert 400 <= result["status"] < 500
+        assert result["error"]["status"] == result["status"]
+    else:
+        assert_problem(response, 400, 413, 422)
+
+
+@pytest.mark.parametrize("endpoint", WRITES)
+def test_nesting_100000_deep_is_400_at_the_default_limit(endpoint: str) -> None:
+    """At the default value limit the body limit lets 100000 '[' reach the parser."""
+    store = MemoryDatastore()
+    client = create_app(Settings(datastore="memory"), datastore=store).test_client()
+    method, path, wrap = WRITES[endpoint]
+    for raw in (b"[" * 100_000, wrap(b"[" * 100_000 + b"]" * 100_000)):
+        response = client.open(path, method=method, data=raw, content_type=JSON)
+        if endpoint == "batch" and response.status_code == 200:
+            assert response.get_json()["results"][0]["status"] in (400, 422)
+        else:
+            assert_problem(response, 400, 422)
+    assert snapshot(store) == []
+
+
+def test_deepest_allowed_value_round_trips(client: FlaskClient) -> None:
+    """The depth bound is a limit, not a failure mode: exactly MAX_VALUE_DEPTH is fine."""
+    raw = b"[" * MAX_VALUE_DEPTH + b"]" * MAX_VALUE_DEPTH
+    assert (
+        client.put("/v1/key/deep", data=b'{"value": ' + raw + b"}", content_type=JSON).status_code
+        == 201
+    )
+    value = client.get("/v1/key/deep").get_json()["value"]
+    depth = 0
+    while isinstance(value, list):
+        depth += 1
+        value = value[0] if value else None
+    assert depth == MAX_VALUE_DEPTH
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("endpoint", WRITES)
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "application/json; charset=latin-1",
+        "application/json-patch",
+    ],
+)
+def test_wrong_or_missing_content_type_is_415(
+    app: Flask, endpoint: str, content_type: str | None
+) -> None:
+    method, path, wrap = WRITES[endpoint]
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    builder = EnvironBuilder(path=path, method=method, data=wrap(b"1"), headers=headers)
+    environ = builder.get_environ()
+    if content_type is None:
+        environ.pop("CONTENT_TYPE", None)
+    response = TestResponse(
+        *run_wsgi_app(app, environ, buffered=True), request=builder.get_request()
+    )
+    assert_problem(response, 415)
+
+
+#: The body limit each endpoint enforces at MAX_VALUE_BYTES.
+BODY_LIMITS = {
+    "put": 2 * MAX_VALUE_BYTES + key_api.BODY_OVERHEAD,
+    "post": 2 * MAX_VALUE_BYTES + key_api.BODY_OVERHEAD,
+    "batch": body_limit(MAX_VALUE_BYTES),
+    "txn": body_limit(MAX_VALUE_BYTES),
+}
+
+
+class BoundedInput(io.RawIOBase):
+    """A request body that never ends, and fails the test if read past `bound` bytes."""
+
+    def __init__(self, bound: int) -> None:
+        self.bound = bound
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = len(buffer)
+        if self.consumed + size > self.bound:
+            raise AssertionError(f"read past {self.bound} bytes of the body")
+        buffer[:size] = b" " * size
+        self.consumed += size
+        return size
+
+
+def call_with_input(
+    app: Flask, method: str, path: str, stream: BoundedInput, content_length: int | None
+) -> TestResponse:
+    builder = EnvironBuilder(path=path, method=method, content_type=JSON)
+    environ = builder.get_environ()
+    environ["wsgi.input"] = stream
+    if content_length is None:
+        environ.pop("CONTENT_LENGTH", None)
+        environ["wsgi.input_terminated"] = True  # what gunicorn says of a chunked body
+    else:
+        environ["CONTENT_LENGTH"] = str(content_length)
+    response = TestResponse(
+        *run_wsgi_app(app, environ, buffered=True), request=builder.get_request()
+    )
+    return response
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("endpoint", WRITES)
+def test_declared_oversize_body_is_refused_unread(app: Flask, endpoint: str) -> None:
+    method, path, _ = WRITES[endpoint]
+    stream = BoundedInput(bound=0)
+    assert_problem(call_with_input(app, method, path, stream, content_length=10**9), 413)
+    assert stream.consumed == 0
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("endpoint", WRITES)
+def test_endless_chunked_body_is_read_only_up_to_the_limit(app: Flask, endpoint: str) -> None:
+    """No Content-Length (chunked): read one byte past the limit, then refuse."""
+    method, path, _ = WRITES[endpoint]
+    limit = BODY_LIMITS[endpoint]
+    stream = BoundedInput(bound=limit + 1)
+    assert_problem(call_with_input(app, method, path, stream, content_length=None), 413)
+    assert stream.consumed == limit + 1
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=abc",
+        "limit=",
+        "limit=0",
+        "limit=-1",
+        "limit=1001",
+        "limit=1.5",
+        "limit=1e3",
+        "limit=0x10",
+        "limit=%EF%BC%91",  # a full-width digit one: int() accepts it, the API must not care
+        "limit=99999999999999999999999999999999999999999999",
+        "cursor=not-a-cursor",
+        "cursor=%FF",
+        "prefix=%FF",
+        "cursor=" + "A" * 5000,
+    ],
+)
+def test_bad_query_parameter_is_400(client: FlaskClient, query: str) -> None:
+    response = client.get(f"/v1/key?{query}")
+    if query.startswith("limit=%EF"):
+        # A Unicode digit is still a number between 1 and 1000; either answer is sound.
+        assert response.status_code in (200, 400)
+        return
+    if query == "limit=":
+        # An empty limit may mean "the default"; it must never be a 5xx.
+        assert response.status_code in (200, 400)
+        return
+    assert_problem(response, 400)
+
+
+# (path segment as sent, the rule's wording in the problem's detail)
+BAD_KEY_PATHS = {
+    "control-nul": ("a%00b", "control"),
+    "control-unit-separator": ("a%1Fb", "control"),
+    "control-del": ("a%7Fb", "control"),
+    "control-tab": ("a%09b", "control"),
+    "control-newline": ("a%0Ab", "control"),
+    "leading-slash": ("/a", "start or end"),
+    "encoded-leading-slash": ("%2Fa", "start or end"),
+    "trailing-slash": ("a/", "start or end"),
+    "empty-segment": ("a//b", "empty segment"),
+    "dot-segment": ("a/./b", "'.'"),
+    "dotdot-segment": ("a/../b", "'..'"),
+    "encoded-dotdot": ("a/%2E%2E/b", "'..'"),
+    "dot-only": (".", "'.'"),
+    "too-long": ("x" * 1025, "1024"),
+    "too-long-multibyte": ("%C3%A9" * 513, "1024"),
+    "invalid-utf8": ("%FF", "UTF-8"),
+    "truncated-utf8": ("a%C3", "UTF-8"),
+}
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+@pytest.mark.parametrize("case", BAD_KEY_PATHS)
+def test_key_breaking_a_rule_is_400_naming_it(client: FlaskClient, method: str, case: str) -> None:
+    segment, rule = BAD_KEY_PATHS[case]
+    path = f"/v1/key/{segment}"
+    # PATH_INFO as a server builds it: the raw bytes, latin-1 (werkzeug's test client would
+    # decode invalid UTF-8 with replacement characters before the app sees it).
+    raw_path = unquote_to_bytes(path).decode("latin-1")
+    response = client.open(
+        path, method=method, json={"value": 1}, environ_overrides={"PATH_INFO": raw_path}
+    )
+    body = assert_problem(response, 400)
+    assert rule in body["detail"]
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("key", "status"),
+    [
+        ("", 400),
+        ("/a", 400),
+        ("a//b", 400),
+        ("..", 400),
+        ("a\x00b", 400),
+        ("x" * 1025, 400),
+        (1, 400),
+        (None, 400),
+        (["a"], 400),
+        ({"a": 1}, 400),
+        (True, 400),
+    ],
+)
+def test_bad_key_in_a_body_is_refused(client: FlaskClient, key: object, status: int) -> None:
+    assert_problem(client.post("/v1/key", json={"key": key, "value": 1}), status, 422)
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_lone_surrogate_key_in_a_body_is_refused(client: FlaskClient) -> None:
+    body = b'{"key": "a\\udc80", "value": 1}'
+    assert_problem(client.post("/v1/key", data=body, content_type=JSON), 400)
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"value": 1, "ttl": "10"},
+        {"value": 1, "ttl": 0},
+        {"value": 1, "ttl": -5},
+        {"value": 1, "ttl": 1.5},
+        {"value": 1, "ttl": True},
+        {"value": 1, "ttl": 31_536_001},
+        {"value": 1, "ttl": 10**30},
+        {"value": 1, "extra": 2},
+        {"ttl": 10},
+        {},
+    ],
+)
+def test_bad_body_member_is_refused(client: FlaskClient, body: dict[str, Any]) -> None:
+    assert_problem(client.put("/v1/key/k", json=body), 400, 422)
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"If-Match": "1"},
+        {"If-Match": '"0"'},
+        {"If-Match": '"-1"'},
+        {"If-Match": '"1.0"'},
+        {"If-Match": 'W/"1"'},
+        {"If-Match": '"1", "2"'},
+        {"If-Match": '"' + "9" * 5000 + '"'},
+        {"If-None-Match": '"1"'},
+        {"If-Match": '"1"', "If-None-Match": "*"},
+    ],
+)
+def test_bad_precondition_header_is_a_problem(client: FlaskClient, headers: dict[str, str]) -> None:
+    """Malformed is 400; a well-formed tag that cannot match is 412. Never a write."""
+    assert_problem(client.put("/v1/key/k", json={"value": "after"}, headers=headers), 400, 412)
