@@ -98,7 +98,7 @@ def problem_from_exception(exc: BaseException) -> Problem:
         log.warning("datastore unavailable: %s", exc)
         return Problem(
             503,
-            "the datastore is unavailable; retry later",
+            f"the datastore is unavailable ({exc}); retry later",
             slug="datastore-unavailable",
             headers={"Retry-After": str(exc.retry_after)},
         )

@@ -44,9 +44,25 @@ def _sqlite(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) ->
     return SQLiteDatastore(tmp_path / "kv.sqlite3", clock=clock)
 
 
+def _dynamodb_moto(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Datastore:
+    from tests.dynamodb_servers import build_store
+
+    return build_store(request, "moto_server", clock)
+
+
+def _dynamodb_dynalite(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> Datastore:
+    from tests.dynamodb_servers import DynaliteDatastore, build_store
+
+    return build_store(request, "dynalite_server", clock, DynaliteDatastore)
+
+
 BUILDERS: dict[str, Builder] = {
     "memory": _memory,
     "sqlite": _sqlite,
+    "dynamodb-moto": _dynamodb_moto,
+    "dynamodb-dynalite": _dynamodb_dynalite,
 }
 
 

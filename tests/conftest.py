@@ -13,6 +13,11 @@ from kvstore.app import create_app
 from kvstore.datastores.base import Datastore
 from kvstore.settings import Settings
 from tests.backends import BUILDERS, FakeClock, selected_backends
+from tests.dynamodb_servers import (  # noqa: F401 (fixtures)
+    boto_session,
+    dynalite_server,
+    moto_server,
+)
 
 
 @pytest.fixture

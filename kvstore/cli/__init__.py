@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from kvstore import __version__
 
 #: Modules with `register(subparsers)`; each command sets `func(args) -> int`.
-COMMAND_MODULES = ("kvstore.cli.serve", "kvstore.cli.spec")
+COMMAND_MODULES = ("kvstore.cli.serve", "kvstore.cli.spec", "kvstore.cli.dynamodb")
 
 
 def build_parser() -> argparse.ArgumentParser:

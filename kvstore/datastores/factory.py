@@ -24,9 +24,16 @@ def _sqlite(settings: Settings, **kwargs: Any) -> Datastore:
     return SQLiteDatastore(settings.sqlite_path, max_value_bytes=settings.max_value_bytes, **kwargs)
 
 
+def _dynamodb(settings: Settings, **kwargs: Any) -> Datastore:
+    from kvstore.datastores.dynamodb import DynamoDBDatastore
+
+    return DynamoDBDatastore.from_settings(settings, **kwargs)
+
+
 BUILDERS: dict[str, Callable[..., Datastore]] = {
     "memory": _memory,
     "sqlite": _sqlite,
+    "dynamodb": _dynamodb,
 }
 
 

@@ -1,0 +1,68 @@
+"""`kvstore dynamodb create-table`: create the DynamoDB table the service expects.
+
+Reads the same settings as the server (`KVSTORE_DYNAMODB_TABLE`, `KVSTORE_DYNAMODB_ENDPOINT`,
+`AWS_REGION` and boto3's usual credential chain), so the table created is the one the server
+will use. Idempotent: an existing table is left as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kvstore.datastores.errors import DatastoreError
+from kvstore.settings import Settings, SettingsError
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "dynamodb",
+        help="manage the DynamoDB table",
+        description="Manage the DynamoDB table of KVSTORE_DATASTORE=dynamodb.",
+    )
+    commands = parser.add_subparsers(dest="dynamodb_command", metavar="COMMAND", required=True)
+    create = commands.add_parser(
+        "create-table",
+        help="create the table (on-demand billing, TTL on expires_at)",
+        description=(
+            "Create the table if missing, wait until it is ACTIVE, and enable TTL on "
+            "expires_at. Uses KVSTORE_DYNAMODB_TABLE, KVSTORE_DYNAMODB_ENDPOINT, AWS_REGION "
+            "and the usual AWS credentials."
+        ),
+        epilog="Example: AWS_REGION=eu-west-1 kvstore dynamodb create-table --table kvstore",
+    )
+    create.add_argument("--table", help="table name (default: KVSTORE_DYNAMODB_TABLE or kvstore)")
+    create.add_argument("--endpoint", help="endpoint URL (default: KVSTORE_DYNAMODB_ENDPOINT)")
+    create.add_argument("--region", help="AWS region (default: AWS_REGION or us-east-1)")
+    create.set_defaults(func=run_create_table)
+
+
+def run_create_table(args: argparse.Namespace) -> int:
+    overrides = {
+        name: value
+        for name, value in (
+            ("dynamodb_table", args.table),
+            ("dynamodb_endpoint", args.endpoint),
+            ("aws_region", args.region),
+        )
+        if value
+    }
+    try:
+        settings = Settings.from_env(**overrides)
+    except SettingsError as exc:
+        print(f"kvstore: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    from kvstore.datastores.dynamodb import build_client
+    from kvstore.datastores.dynamodb_table import create_table
+
+    client = build_client(settings)
+    try:
+        setup = create_table(client, settings.dynamodb_table)
+    except DatastoreError as exc:
+        print(f"kvstore: cannot create the table: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    print(setup.summary())
+    return 0

@@ -1,0 +1,548 @@
+"""The production datastore: one DynamoDB table reached through a boto3 client.
+
+Item layout (partition key `key`, S): `value` is the value's compact JSON text (S), `version`
+(N), `updated_at` (S, RFC 3339) and, for items written with a ttl, `expires_at` (N, epoch
+seconds) -- the table's TTL attribute. DynamoDB deletes expired items days late, so every
+read filters them and every condition treats an expired item as absent: behaviour equals the
+other backends to the second.
+
+Every single-key operation is one request whose `ConditionExpression` makes check-and-write
+atomic. The endpoint is a setting, so the same code serves AWS, DynamoDB Local, moto's server
+and dynalite. This module is imported only when the DynamoDB datastore is chosen, and boto3
+itself only when a client has to be built.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+from kvstore.datastores.base import (
+    Check,
+    Clock,
+    Datastore,
+    Delete,
+    EncodedWrite,
+    Item,
+    Page,
+    decode_value,
+    failed_condition,
+    rfc3339,
+)
+from kvstore.datastores.cursor import decode_cursor, encode_cursor
+from kvstore.datastores.errors import (
+    DatastoreUnavailable,
+    PreconditionFailed,
+    TransactionFailed,
+    ValueTooLarge,
+)
+from kvstore.settings import ENV_DYNAMODB_CREATE_TABLE
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from kvstore.settings import Settings
+
+log = logging.getLogger("kvstore.datastores.dynamodb")
+
+RawItem = Mapping[str, Any]
+
+#: BatchGetItem takes at most 100 keys a call.
+BATCH_GET_SIZE = 100
+#: Rounds of `UnprocessedKeys` retries before the store reports itself throttled.
+BATCH_GET_ATTEMPTS = 8
+#: Re-reads of a transaction whose items changed between its read and its write.
+TRANSACT_ATTEMPTS = 4
+#: botocore client settings: standard retries, and timeouts well inside API Gateway's 29 s.
+CONNECT_TIMEOUT_S = 2
+READ_TIMEOUT_S = 5
+MAX_ATTEMPTS = 3  # in all, the first try included
+MAX_POOL_CONNECTIONS = 32
+
+_THROTTLED = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
+_REFUSED = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "AccessDeniedException",
+        "ExpiredTokenException",
+        "MissingAuthenticationTokenException",
+    }
+)
+
+# Conditions, with `#k`=key, `#e`=expires_at, `:now` = the request's clock reading.
+LIVE = "(attribute_not_exists(#e) OR #e > :now)"
+ABSENT = "(attribute_not_exists(#k) OR #e <= :now)"  # never written, or expired
+NAMES = {
+    "#k": "key",
+    "#v": "value",
+    "#n": "version",
+    "#u": "updated_at",
+    "#e": "expires_at",
+}
+
+
+class _ConditionFailed(Exception):
+    """A request's ConditionExpression did not hold (ConditionalCheckFailedException)."""
+
+
+class _Cancelled(Exception):
+    """TransactWriteItems was cancelled; `codes[i]` says why operation i failed ("None")."""
+
+    def __init__(self, codes: list[str]) -> None:
+        super().__init__(", ".join(codes))
+        self.codes = codes
+
+
+def _n(number: float) -> dict[str, str]:
+    # repr() round-trips a float exactly, so expires_at reads back as the value written.
+    return {"N": str(number) if isinstance(number, int) else repr(number)}
+
+
+def _s(text: str) -> dict[str, str]:
+    return {"S": text}
+
+
+def _expression(expr: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Request arguments for `expr`: DynamoDB refuses names that an expression does not use."""
+    names = {alias: name for alias, name in NAMES.items() if alias in expr}
+    args: dict[str, Any] = {"ExpressionAttributeNames": names}
+    if values:
+        args["ExpressionAttributeValues"] = dict(values)
+    return args
+
+
+def _is_live(raw: RawItem, now: float) -> bool:
+    expires = raw.get("expires_at")
+    return expires is None or float(expires["N"]) > now
+
+
+def _item(raw: RawItem) -> Item:
+    expires = raw.get("expires_at")
+    return Item(
+        key=raw["key"]["S"],
+        value=decode_value(raw["value"]["S"]),
+        version=int(raw["version"]["N"]),
+        updated_at=raw["updated_at"]["S"],
+        expires_at=None if expires is None else float(expires["N"]),
+    )
+
+
+def _raw(item: Item, value_json: str) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "key": _s(item.key),
+        "value": _s(value_json),
+        "version": _n(item.version),
+        "updated_at": _s(item.updated_at),
+    }
+    if item.expires_at is not None:
+        raw["expires_at"] = _n(item.expires_at)
+    return raw
+
+
+def _stored(write: EncodedWrite, version: int, now: float) -> Item:
+    return Item(write.key, decode_value(write.value_json), version, rfc3339(now), write.expires_at)
+
+
+def build_client(settings: Settings) -> DynamoDBClient:
+    """One client per app: standard retries, bounded timeouts, a pool sized for threads."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        max_pool_connections=MAX_POOL_CONNECTIONS,
+    )
+    client: DynamoDBClient = boto3.session.Session().client(
+        "dynamodb",
+        region_name=settings.aws_region,
+        endpoint_url=settings.dynamodb_endpoint,
+        config=config,
+    )
+    return client
+
+
+def translate(exc: ClientError | BotoCoreError, table: str, action: str) -> Exception:
+    """The one place that turns botocore's failures into this service's errors.
+
+    Conditions that did not hold become the private `_ConditionFailed`/`_Cancelled` for the
+    caller to word; everything that means "the store cannot serve this now" becomes
+    `DatastoreUnavailable` with a Retry-After; a malformed request (a bug here) is re-raised.
+    """
+    if isinstance(exc, ParamValidationError):
+        return exc
+    if isinstance(exc, BotoCoreError):
+        # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, NoCredentialsError ...
+        # named by type only: the message shows the endpoint URL, and clients see this text.
+        return DatastoreUnavailable(
+            f"DynamoDB {action} on table {table!r} failed after retries ({type(exc).__name__})",
+            retry_after=5,
+        )
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    message = error.get("Message", "")
+    if code == "ConditionalCheckFailedException":
+        return _ConditionFailed()
+    if code == "TransactionCanceledException":
+        reasons = exc.response.get("CancellationReasons") or []
+        return _Cancelled([str(reason.get("Code", "None")) for reason in reasons])
+    if code == "ResourceNotFoundException":
+        return DatastoreUnavailable(
+            f"DynamoDB table {table!r} does not exist; create it with "
+            f"`kvstore dynamodb create-table` (or set {ENV_DYNAMODB_CREATE_TABLE}=true "
+            "for a local DynamoDB)",
+            retry_after=30,
+        )
+    if code in _THROTTLED:
+        return DatastoreUnavailable(
+            f"DynamoDB is throttling {action} on table {table!r} after retries ({code})",
+            retry_after=1,
+        )
+    if code in _REFUSED:
+        return DatastoreUnavailable(
+            f"DynamoDB refused the credentials for {action} on table {table!r} ({code})",
+            retry_after=30,
+        )
+    if code == "UnknownOperationException":
+        return DatastoreUnavailable(
+            f"this DynamoDB endpoint does not implement {action}", retry_after=3600
+        )
+    if code == "ValidationException" and "size" in message.lower():
+        return ValueTooLarge(f"DynamoDB refused the item: {message}")
+    return exc
+
+
+class DynamoDBDatastore(Datastore):
+    name = "dynamodb"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"transactions"})
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.client = client
+        self.table = table
+        self._sleep = sleep  # injected so throttling tests need not wait
+        self._owns_client = False  # an injected client is closed by whoever made it
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        client: DynamoDBClient | None = None,
+        clock: Clock = time.time,
+        **kwargs: Any,
+    ) -> DynamoDBDatastore:
+        """Build the store from settings; creates the table first when they ask for it."""
+        owns_client = client is None
+        if client is None:
+            client = build_client(settings)
+        if settings.dynamodb_create_table:
+            from kvstore.datastores.dynamodb_table import create_table
+
+            setup = create_table(client, settings.dynamodb_table)
+            log.info("%s", setup.summary())
+        store = cls(
+            client,
+            settings.dynamodb_table,
+            max_value_bytes=settings.max_value_bytes,
+            clock=clock,
+            **kwargs,
+        )
+        store._owns_client = owns_client
+        return store
+
+    @contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, self.table, action) from exc
+
+    # -- single-key operations: one request each ----------------------------------------------
+
+    def _get(self, key: str, now: float) -> Item | None:
+        with self._translated("GetItem"):
+            response = self.client.get_item(
+                TableName=self.table, Key={"key": _s(key)}, ConsistentRead=True
+            )
+        raw = response.get("Item")
+        return _item(raw) if raw is not None and _is_live(raw, now) else None
+
+    def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
+        condition = write.condition
+        try:
+            if condition.if_absent:
+                item = _stored(write, 1, now)
+                self._put_item(item, write.value_json, ABSENT, {":now": _n(now)})
+                return item, True
+            if condition.if_version is not None:
+                item = _stored(write, condition.if_version + 1, now)
+                self._put_item(
+                    item,
+                    write.value_json,
+                    f"#n = :ver AND {LIVE}",
+                    {":ver": _n(condition.if_version), ":now": _n(now)},
+                )
+                return item, False
+            if condition.if_present:
+                version = self._update(write, now, f"attribute_exists(#k) AND {LIVE}")
+                return _stored(write, version, now), False
+        except _ConditionFailed:
+            raise PreconditionFailed(condition.describe()) from None
+        return self._put_unconditionally(write, now)
+
+    def _put_unconditionally(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
+        """Create or bump the version in one request; an expired leftover restarts at 1.
+
+        The second request happens only when the key holds an expired item DynamoDB has not
+        deleted yet, and a writer racing us there sends us round the loop again.
+        """
+        for _ in range(TRANSACT_ATTEMPTS):
+            try:
+                version = self._update(write, now, f"attribute_not_exists(#k) OR {LIVE}")
+                return _stored(write, version, now), version == 1
+            except _ConditionFailed:
+                pass
+            item = _stored(write, 1, now)
+            try:
+                self._put_item(item, write.value_json, "#e <= :now", {":now": _n(now)})
+                return item, True
+            except _ConditionFailed:
+                continue
+        raise DatastoreUnavailable(f"key {write.key!r} is being rewritten concurrently")
+
+    def _put_item(
+        self, item: Item, value_json: str, condition: str, values: Mapping[str, Any]
+    ) -> None:
+        with self._translated("PutItem"):
+            self.client.put_item(
+                TableName=self.table,
+                Item=_raw(item, value_json),
+                ConditionExpression=condition,
+                **_expression(condition, values),
+            )
+
+    def _update(self, write: EncodedWrite, now: float, condition: str) -> int:
+        """SET the value and bump the version atomically; returns the new version."""
+        values: dict[str, Any] = {
+            ":v": _s(write.value_json),
+            ":u": _s(rfc3339(now)),
+            ":zero": _n(0),
+            ":one": _n(1),
+            ":now": _n(now),
+        }
+        update = "SET #v = :v, #u = :u, #n = if_not_exists(#n, :zero) + :one"
+        if write.expires_at is None:
+            update += " REMOVE #e"
+        else:
+            update += ", #e = :e"
+            values[":e"] = _n(write.expires_at)
+        with self._translated("UpdateItem"):
+            response = self.client.update_item(
+                TableName=self.table,
+                Key={"key": _s(write.key)},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ReturnValues="UPDATED_NEW",
+                **_expression(update + condition, values),
+            )
+        return int(response["Attributes"]["version"]["N"])
+
+    def _delete(self, key: str, if_version: int | None, now: float) -> bool:
+        args: dict[str, Any] = {"TableName": self.table, "Key": {"key": _s(key)}}
+        if if_version is not None:
+            condition = f"#n = :ver AND {LIVE}"
+            args["ConditionExpression"] = condition
+            args.update(_expression(condition, {":ver": _n(if_version), ":now": _n(now)}))
+        else:
+            args["ReturnValues"] = "ALL_OLD"
+        try:
+            with self._translated("DeleteItem"):
+                response = self.client.delete_item(**args)
+        except _ConditionFailed:
+            raise PreconditionFailed(f"the key is not at version {if_version}") from None
+        if if_version is not None:
+            return True
+        old = response.get("Attributes")
+        return old is not None and _is_live(old, now)  # an expired leftover counts as absent
+
+    # -- listing ------------------------------------------------------------------------------
+
+    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
+        """Scan in table order, `limit + 1` rows a request, until the page is full.
+
+        The extra row tells whether another page exists without a trailing empty page. Rows a
+        request returned past the page are dropped: the next page resumes after the page's last
+        key (`ExclusiveStartKey`), so it reads them again and none is skipped.
+        """
+        after = None if cursor is None else decode_cursor(cursor)
+        condition = LIVE
+        values: dict[str, Any] = {":now": _n(now)}
+        if prefix:
+            condition += " AND begins_with(#k, :p)"
+            values[":p"] = _s(prefix)
+        args: dict[str, Any] = {
+            "TableName": self.table,
+            "Limit": limit + 1,
+            "ConsistentRead": True,
+            "FilterExpression": condition,
+            **_expression(condition, values),
+        }
+        start: Mapping[str, Any] | None = None if after is None else {"key": _s(after)}
+        found: list[RawItem] = []
+        while len(found) <= limit:
+            if start is not None:
+                args["ExclusiveStartKey"] = start
+            with self._translated("Scan"):
+                response = self.client.scan(**args)
+            found.extend(response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                break
+        items = [_item(raw) for raw in found[:limit]]
+        more = len(found) > limit
+        return Page(items, encode_cursor(items[-1].key) if more else None)
+
+    # -- batches ------------------------------------------------------------------------------
+
+    def _get_many(self, keys: builtins.list[str], now: float) -> dict[str, Item]:
+        raw = self._batch_get(keys)
+        return {key: _item(found) for key, found in raw.items() if _is_live(found, now)}
+
+    def _batch_get(self, keys: builtins.list[str]) -> dict[str, RawItem]:
+        """Every stored item among `keys`, expired or not: BatchGetItem, 100 keys a call.
+
+        `UnprocessedKeys` (throttling, or the 16 MB response limit) are retried with
+        exponential backoff and full jitter; still unprocessed after that is a 503.
+        """
+        found: dict[str, RawItem] = {}
+        for start in range(0, len(keys), BATCH_GET_SIZE):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [{"key": _s(key)} for key in keys[start : start + BATCH_GET_SIZE]],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(BATCH_GET_ATTEMPTS):
+                if attempt:
+                    self._sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
+                with self._translated("BatchGetItem"):
+                    response = self.client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self.table, []):
+                    found[raw["key"]["S"]] = raw
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+            else:
+                raise DatastoreUnavailable(
+                    f"DynamoDB is throttling BatchGetItem on table {self.table!r} after retries",
+                    retry_after=1,
+                )
+        return found
+
+    def _transact(
+        self, operations: builtins.list[EncodedWrite | Delete | Check], now: float
+    ) -> builtins.list[Item | None]:
+        """Read the keys, decide, then write with every item pinned to the state read.
+
+        The read gives each put its new version and each check its item; the pins
+        (`ConditionExpression`s on exactly that version, or on absence) make TransactWriteItems
+        fail if anything changed in between, and then the transaction is decided again on a
+        fresh read. A condition that fails on the fresh state is `TransactionFailed(index)`.
+        """
+        keys = [op.key for op in operations]
+        codes: list[str] = []
+        for _ in range(TRANSACT_ATTEMPTS):
+            stored = self._batch_get(keys)
+            current = {
+                key: _item(raw) if _is_live(raw, now) else None for key, raw in stored.items()
+            }
+            for index, op in enumerate(operations):
+                reason = failed_condition(op, current.get(op.key))
+                if reason is not None:
+                    raise TransactionFailed(index, reason)
+            results: list[Item | None] = []
+            items: list[dict[str, Any]] = []
+            for op in operations:
+                before = current.get(op.key)
+                pin = self._pin(before, now)
+                if isinstance(op, EncodedWrite):
+                    item = _stored(op, 1 if before is None else before.version + 1, now)
+                    results.append(item)
+                    items.append({"Put": {**pin, "Item": _raw(item, op.value_json)}})
+                elif isinstance(op, Delete):
+                    results.append(None)
+                    items.append({"Delete": {**pin, "Key": {"key": _s(op.key)}}})
+                else:
+                    results.append(before)
+                    items.append({"ConditionCheck": {**pin, "Key": {"key": _s(op.key)}}})
+            try:
+                with self._translated("TransactWriteItems"):
+                    self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            except _Cancelled as cancelled:
+                codes = cancelled.codes
+                if not set(codes) <= {"None", "ConditionalCheckFailed", "TransactionConflict"}:
+                    raise DatastoreUnavailable(
+                        f"DynamoDB cancelled the transaction on table {self.table!r}: {codes}"
+                    ) from None
+                continue  # something changed since the read: decide again
+            return results
+        failed = [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
+        if failed:
+            raise TransactionFailed(failed[0], "the key changed during the transaction")
+        raise DatastoreUnavailable(
+            f"transaction on table {self.table!r} kept conflicting with other writers"
+        )
+
+    def _pin(self, before: Item | None, now: float) -> dict[str, Any]:
+        """Table name and a condition that holds only while the key is as `before` found it."""
+        if before is None:
+            condition, values = ABSENT, {":now": _n(now)}
+        else:
+            condition = "#n = :ver AND #u = :upd"
+            values = {":ver": _n(before.version), ":upd": _s(before.updated_at)}
+        return {
+            "TableName": self.table,
+            "ConditionExpression": condition,
+            **_expression(condition, values),
+        }
+
+    # -- health -------------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        with self._translated("DescribeTable"):
+            table = self.client.describe_table(TableName=self.table)["Table"]
+        status = table.get("TableStatus", "ACTIVE")
+        if status not in ("ACTIVE", "UPDATING"):
+            raise DatastoreUnavailable(
+                f"DynamoDB table {self.table!r} is {status}, not ACTIVE", retry_after=5
+            )
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
