@@ -7,7 +7,7 @@ prove is that nothing reaches any backend.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -73,7 +73,7 @@ def assert_problem(response: TestResponse, *statuses: int) -> dict[str, Any]:
 
 
 # Every way to send a body, with a function wrapping a value into that endpoint's body.
-WRITES = {
+WRITES: dict[str, tuple[str, str, Callable[[bytes], bytes]]] = {
     "put": ("PUT", "/v1/key/k", lambda raw: b'{"value": ' + raw + b"}"),
     "post": ("POST", "/v1/key", lambda raw: b'{"key": "new", "value": ' + raw + b"}"),
     "batch": (
@@ -199,7 +199,9 @@ def test_wrong_or_missing_content_type_is_415(
 ) -> None:
     method, path, wrap = WRITES[endpoint]
     headers = {} if content_type is None else {"Content-Type": content_type}
-    builder = EnvironBuilder(path=path, method=method, data=wrap(b"1"), headers=headers)
+    builder = EnvironBuilder(
+        path=path, method=method, data=wrap(b"1"), headers=list(headers.items())
+    )
     environ = builder.get_environ()
     if content_type is None:
         environ.pop("CONTENT_TYPE", None)
