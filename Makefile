@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test lint typecheck pytest spec bench clean browser lambda-venv lambda-package
+.PHONY: install run test lint typecheck pytest spec bench clean browser lambda-venv lambda-package dynalite compose
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,28 @@ browser:
 		echo "chromium is missing and cannot be installed here: the browser test will skip"; \
 	fi
 
-pytest: install browser
+# dynalite, the Node DynamoDB server tests/dynamodb_servers.py starts, pinned by package-lock.json.
+NODE_STAMP := node_modules/.installed
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+dynalite: $(NODE_STAMP)
+
+# Debian's docker-compose validates docker-compose.yml (`docker-compose config -q`, no engine
+# needed) in tests/test_docker_compose.py; installed only when missing, as for chromium.
+compose:
+	@if command -v docker-compose >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's docker-compose for the compose file test"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; \
+	else \
+		echo "docker-compose is missing and cannot be installed here: its test will skip"; \
+	fi
+
+pytest: install browser dynalite compose
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
