@@ -90,8 +90,35 @@ class ConnectionFailed(ClientError):
     """No HTTP answer at all: the server cannot be reached, or did not answer in time."""
 
     def __init__(self, url: str, reason: BaseException) -> None:
-        super().__init__(0, {"title": "Connection failed", "detail": f"{url}: {reason}"})
+        detail = f"cannot reach {url}: {describe_connection_error(reason)}"
+        super().__init__(0, {"title": "Connection failed", "detail": detail})
         self.url = url
+        self.reason = reason
+
+
+def describe_connection_error(exc: BaseException) -> str:
+    """The root cause in a few words ("Connection refused", "timed out"), not urllib3's prose."""
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    root = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        root = current
+        reason = getattr(current, "reason", None)
+        first = current.args[0] if current.args else None
+        if isinstance(reason, BaseException):
+            current = reason
+        elif current.__cause__ is not None or current.__context__ is not None:
+            current = current.__cause__ or current.__context__
+        elif isinstance(first, BaseException):
+            current = first
+        else:
+            current = None
+    if isinstance(root, OSError) and root.strerror:
+        return root.strerror
+    return str(root) or type(root).__name__
 
 
 _ERRORS: Mapping[int, type[ClientError]] = {

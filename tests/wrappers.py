@@ -38,20 +38,20 @@ class DelegatingDatastore(Datastore):
         self.calls: list[str] = []
         self._calls_lock = threading.Lock()
 
-    def record(self, method: str) -> None:
+    def record(self, method: str, key: str | None = None) -> None:
         with self._calls_lock:
             self.calls.append(method)
 
     def get(self, key: str) -> Item | None:
-        self.record("get")
+        self.record("get", key)
         return self.inner.get(key)
 
     def put(self, key: str, value: JSONValue, **conditions: Any) -> tuple[Item, bool]:
-        self.record("put")
+        self.record("put", key)
         return self.inner.put(key, value, **conditions)
 
     def delete(self, key: str, *, if_version: int | None = None) -> bool:
-        self.record("delete")
+        self.record("delete", key)
         return self.inner.delete(key, if_version=if_version)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Item]:
@@ -102,20 +102,28 @@ class BarrierDatastore(DelegatingDatastore):
     """Calls of the `methods` named wait until `parties` of them are in flight together.
 
     The barrier is armed only while `armed` is true, so a test can seed data sequentially and
-    then arm it for the step that must be concurrent.
+    then arm it for the step that must be concurrent; `key_prefix` narrows it to the keys a
+    step reads at once (get_many has no single key and always waits).
     """
 
     def __init__(
-        self, inner: Datastore, parties: int, methods: Iterable[str], timeout: float = 5.0
+        self,
+        inner: Datastore,
+        parties: int,
+        methods: Iterable[str],
+        timeout: float = 5.0,
+        key_prefix: str = "",
     ) -> None:
         super().__init__(inner)
         self.barrier = threading.Barrier(parties, timeout=timeout)
         self.methods = frozenset(methods)
+        self.key_prefix = key_prefix
         self.armed = True
 
-    def record(self, method: str) -> None:
-        super().record(method)
-        if self.armed and method in self.methods:
+    def record(self, method: str, key: str | None = None) -> None:
+        super().record(method, key)
+        wanted = key is None or key.startswith(self.key_prefix)
+        if self.armed and method in self.methods and wanted:
             self.barrier.wait()
 
 
@@ -131,7 +139,7 @@ class FlakyDatastore(DelegatingDatastore):
         with self._calls_lock:
             failing = self.failures > 0
             self.failures -= 1 if failing else 0
-        self.record("get")
+        self.record("get", key)
         if failing:
             raise DatastoreUnavailable("flaky test datastore", retry_after=self.retry_after)
         return self.inner.get(key)

@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from kvstore import __version__
 
 #: Modules with `register(subparsers)`; each command sets `func(args) -> int`.
-COMMAND_MODULES = ("kvstore.cli.serve", "kvstore.cli.spec", "kvstore.cli.dynamodb")
+COMMAND_MODULES = (
+    "kvstore.cli.serve",
+    "kvstore.cli.spec",
+    "kvstore.cli.dynamodb",
+    "kvstore.cli.demo",
+    "kvstore.cli.keys",
+    "kvstore.cli.bulk",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

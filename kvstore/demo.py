@@ -1,0 +1,270 @@
+"""Asynchronous handling, shown: simultaneous calls and chained calls against a live server.
+
+    python -m kvstore.demo                 # starts its own server (memory datastore) and stops it
+    python -m kvstore.demo --url URL       # runs against a server you started (any datastore)
+
+Steps:
+
+1. **seed**: writes `sports` = ["baseball", "hockey", "football"] and one key per sport
+   (`sports/hockey`, ...) with a few teams each, in one `POST /v1/batch` (the server runs
+   those writes concurrently).
+2. **simultaneous**: reads the four keys at once from a thread pool and compiles the answers
+   into one object.
+3. **chained**: reads `sports`, and from *its value* decides which keys to read next: each
+   sport's key, those reads at once; then compiles. Change `sports` and this step reads other
+   keys; the simultaneous step, which knew its keys up front, does not.
+
+Each compiled result is printed as JSON, then one line per step with its wall time and the sum
+of its calls' own times: when calls overlap, the wall time is below the sum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TextIO, TypeVar
+
+from kvstore.client import ClientError, ConnectionFailed, KVStoreClient, NotFound
+
+T = TypeVar("T")
+
+SPORTS = ["baseball", "hockey", "football"]
+TEAMS: dict[str, list[str]] = {
+    "baseball": ["Yankees", "Red Sox", "Dodgers", "Cubs"],
+    "hockey": ["Maple Leafs", "Canadiens", "Bruins", "Red Wings"],
+    "football": ["Packers", "Steelers", "Chiefs", "49ers"],
+}
+#: Calls one step may have in flight at once (the chained step reads one key per sport).
+MAX_PARALLEL_CALLS = 8
+
+
+def sport_key(sport: str) -> str:
+    return f"sports/{sport}"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    label: str
+    seconds: float
+
+
+@dataclass
+class Step:
+    """One step's compiled result and the timing that shows whether its calls overlapped."""
+
+    name: str
+    title: str
+    result: Any = None
+    calls: list[Call] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    shape: str = ""  # how the calls were issued, e.g. "1+3" for chained
+
+    @property
+    def sum_seconds(self) -> float:
+        return sum(call.seconds for call in self.calls)
+
+    @property
+    def overlap(self) -> float:
+        """Sum of call times over wall time: 1.0 is sequential, N is N calls fully overlapped."""
+        return self.sum_seconds / self.wall_seconds if self.wall_seconds > 0 else 1.0
+
+
+def timed(label: str, call: Callable[[], T]) -> tuple[T, Call]:
+    """Run `call`, measuring it on the thread that runs it."""
+    start = time.perf_counter()
+    value = call()
+    return value, Call(label, time.perf_counter() - start)
+
+
+def value_or_none(client: KVStoreClient, key: str) -> Any:
+    """The key's value, or None when it does not exist (a missing sport is data, not a crash)."""
+    try:
+        return client.get(key)["value"]
+    except NotFound:
+        return None
+
+
+def read_all(
+    client: KVStoreClient, keys: Sequence[str], pool: ThreadPoolExecutor
+) -> tuple[dict[str, Any], list[Call]]:
+    """Read `keys` simultaneously: every GET is submitted before any answer is awaited."""
+    futures = {
+        key: pool.submit(timed, f"GET {key}", lambda key=key: value_or_none(client, key))
+        for key in keys
+    }
+    values: dict[str, Any] = {}
+    calls: list[Call] = []
+    for key, future in futures.items():  # in request order, whatever order they finished in
+        value, call = future.result()
+        values[key] = value
+        calls.append(call)
+    return values, calls
+
+
+def seed(client: KVStoreClient) -> Step:
+    step = Step("seed", "seed: sports and one key per sport, in one POST /v1/batch")
+    data: dict[str, Any] = {"sports": SPORTS}
+    data.update({sport_key(sport): TEAMS[sport] for sport in SPORTS})
+    operations = [{"op": "put", "key": key, "value": value} for key, value in data.items()]
+    start = time.perf_counter()
+    results, call = timed("POST /v1/batch", lambda: client.batch(operations))
+    step.wall_seconds = time.perf_counter() - start
+    failed = [result for result in results if result["status"] >= 400]
+    if failed:
+        raise ClientError(failed[0]["status"], failed[0].get("error", {}))
+    step.calls, step.shape, step.result = [call], "1", data
+    return step
+
+
+def simultaneous(client: KVStoreClient, pool: ThreadPoolExecutor) -> Step:
+    """Four independent reads at once, compiled into one object."""
+    keys = ["sports", *(sport_key(sport) for sport in SPORTS)]
+    step = Step("simultaneous", f"simultaneous: {len(keys)} reads at once, compiled")
+    start = time.perf_counter()
+    values, step.calls = read_all(client, keys, pool)
+    step.wall_seconds = time.perf_counter() - start
+    step.shape = str(len(keys))
+    step.result = {
+        "sports": values["sports"],
+        "teams": {sport: values[sport_key(sport)] for sport in SPORTS},
+    }
+    return step
+
+
+def chained(client: KVStoreClient, pool: ThreadPoolExecutor) -> Step:
+    """Read `sports`; its value decides the next reads (each sport's key, at once)."""
+    step = Step("chained", 'chained: read "sports", then each sport\'s key at once, compiled')
+    start = time.perf_counter()
+    sports, first = timed("GET sports", lambda: value_or_none(client, "sports"))
+    if not isinstance(sports, list) or not all(isinstance(s, str) for s in sports):
+        raise ClientError(422, {"detail": f"'sports' must be a list of names, got {sports!r}"})
+    values, rest = read_all(client, [sport_key(sport) for sport in sports], pool)
+    step.wall_seconds = time.perf_counter() - start
+    step.calls = [first, *rest]
+    step.shape = f"1+{len(rest)}"
+    step.result = {"sports": sports, "teams": {s: values[sport_key(s)] for s in sports}}
+    return step
+
+
+def run(client: KVStoreClient, out: TextIO) -> list[Step]:
+    """Run the three steps, printing each compiled result, then the timing table."""
+    steps: list[Step] = []
+    with ThreadPoolExecutor(MAX_PARALLEL_CALLS, thread_name_prefix="demo") as pool:
+        steps.append(show(seed(client), out))
+        steps.append(show(simultaneous(client, pool), out))
+        steps.append(show(chained(client, pool), out))
+    print(timing_table(steps), file=out)
+    return steps
+
+
+def show(step: Step, out: TextIO) -> Step:
+    print(step.title, file=out)
+    print(pretty(step.result), file=out)
+    print(file=out)
+    return step
+
+
+def pretty(value: Any, indent: int = 0) -> str:
+    """JSON with one member per line, but short arrays (lists of teams) kept on one line."""
+    if not isinstance(value, dict) or not value:
+        return json.dumps(value, ensure_ascii=False)
+    inner = " " * (indent + 2)
+    members = [
+        f"{inner}{json.dumps(key, ensure_ascii=False)}: {pretty(member, indent + 2)}"
+        for key, member in value.items()
+    ]
+    return "{\n" + ",\n".join(members) + "\n" + " " * indent + "}"
+
+
+def timing_table(steps: Sequence[Step]) -> str:
+    lines = ["step          calls   wall ms   sum of calls ms   overlap"]
+    for step in steps:
+        lines.append(
+            f"{step.name:<12}  {step.shape:>5}  {step.wall_seconds * 1000:8.1f}"
+            f"  {step.sum_seconds * 1000:16.1f}  {step.overlap:7.2f}x"
+        )
+    lines.append("(overlap = sum of call times / wall time; above 1 means calls ran at once)")
+    return "\n".join(lines)
+
+
+@contextmanager
+def local_server() -> Iterator[str]:
+    """The service on a free 127.0.0.1 port, memory datastore, for the duration of the demo."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from kvstore.app import create_app
+    from kvstore.settings import Settings
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            """The demo prints its own output; no access log lines in between."""
+
+    app = create_app(Settings(datastore="memory", log_level="WARNING"))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m kvstore.demo",
+        description=(
+            "Demonstrate simultaneous and chained calls against the kvstore API. Without --url "
+            "it starts the service in-process (memory datastore) and stops it afterwards."
+        ),
+        epilog="Example: python -m kvstore.demo --url http://127.0.0.1:5000",
+    )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="base URL of a running server (default: start one)")
+    parser.add_argument("--token", help="API key, when the server requires one")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+
+
+def run_with_args(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Run the demo; 0 on success, 1 with one clear line on stderr otherwise."""
+    out = out or sys.stdout  # looked up now: a caller (or pytest) may have replaced it
+    try:
+        if args.url:
+            return _run_against(args.url, args, "", out)
+        with local_server() as url:
+            return _run_against(url, args, " (in-process server, memory datastore)", out)
+    except ConnectionFailed as exc:
+        print(f"kvstore demo: {exc.detail}", file=sys.stderr)
+    except ClientError as exc:
+        print(f"kvstore demo: the server answered {exc}", file=sys.stderr)
+    return 1
+
+
+def _run_against(url: str, args: argparse.Namespace, note: str, out: TextIO) -> int:
+    with KVStoreClient(url, token=args.token, timeout=args.timeout, retries=1) as client:
+        client.request("GET", "/healthz")  # unreachable: one line on stderr, nothing on stdout
+        print(f"kvstore demo against {url}{note}\n", file=out)
+        run(client, out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_with_args(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The asynchronous demo against a real server: compiled output, overlap, chaining, failures."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from kvstore import demo
+from kvstore.app import create_app
+from kvstore.client import ClientError, KVStoreClient
+from kvstore.datastores.base import Datastore
+from kvstore.datastores.memory import MemoryDatastore
+from kvstore.settings import Settings
+from tests.live_server import serve, socket_without_listener
+from tests.wrappers import BarrierDatastore
+
+#: The server runs in this process: keep its access log off the demo's stdout.
+QUIET = Settings(datastore="memory", log_level="WARNING")
+COMPILED = {"sports": demo.SPORTS, "teams": {sport: demo.TEAMS[sport] for sport in demo.SPORTS}}
+
+
+@contextmanager
+def server_over(datastore: Datastore) -> Iterator[str]:
+    with serve(create_app(QUIET, datastore=datastore)) as url:
+        yield url
+
+
+@contextmanager
+def demo_client(datastore: Datastore) -> Iterator[tuple[KVStoreClient, ThreadPoolExecutor]]:
+    with (
+        server_over(datastore) as url,
+        KVStoreClient(url, timeout=10) as client,
+        ThreadPoolExecutor(demo.MAX_PARALLEL_CALLS) as pool,
+    ):
+        yield client, pool
+
+
+def printed_sections(out: str) -> tuple[str, dict[str, Any], str]:
+    """(header line, {step title: compiled JSON}, timing table) of the demo's stdout."""
+    blocks = out.strip().split("\n\n")
+    header, *steps, table = blocks
+    compiled = {}
+    for block in steps:
+        title, _, body = block.partition("\n")
+        compiled[title] = json.loads(body)
+    return header, compiled, table
+
+
+def test_demo_prints_compiled_results_and_timings(capsys: pytest.CaptureFixture[str]) -> None:
+    store = MemoryDatastore()
+    with server_over(store) as url:
+        assert demo.main(["--url", url]) == 0
+    header, compiled, table = printed_sections(capsys.readouterr().out)
+    assert header == f"kvstore demo against {url}"
+    seeded, simultaneous, chained = compiled.values()
+    assert seeded["sports"] == demo.SPORTS
+    assert seeded["sports/hockey"] == demo.TEAMS["hockey"]
+    assert simultaneous == COMPILED
+    assert chained == COMPILED
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:4]}
+    assert list(rows) == ["seed", "simultaneous", "chained"]
+    assert rows["simultaneous"][1] == "4"
+    assert rows["chained"][1] == "1+3"
+    for row in rows.values():
+        wall, total, overlap = float(row[2]), float(row[3]), row[4]
+        assert wall > 0
+        assert total > 0
+        assert re.fullmatch(r"\d+\.\d\dx", overlap)
+    assert store.get("sports") is not None
+    assert store.get("sports/football") is not None
+
+
+@pytest.mark.timeout(30)
+def test_simultaneous_step_has_its_calls_in_flight_together() -> None:
+    """Four reads meet at a barrier of four: issued one after another, they would break it."""
+    barrier_store = BarrierDatastore(MemoryDatastore(), 4, methods={"get"})
+    with demo_client(barrier_store) as (client, pool):
+        demo.seed(client)  # puts: not held by the barrier
+        step = demo.simultaneous(client, pool)
+    assert step.result == COMPILED
+    assert not barrier_store.barrier.broken
+    assert [call.label for call in step.calls] == [
+        "GET sports",
+        "GET sports/baseball",
+        "GET sports/hockey",
+        "GET sports/football",
+    ]
+    assert step.sum_seconds >= max(call.seconds for call in step.calls)
+
+
+@pytest.mark.timeout(30)
+def test_chained_step_reads_the_sports_at_once() -> None:
+    """After the first read, the three sport reads meet at a barrier of three."""
+    barrier_store = BarrierDatastore(MemoryDatastore(), 3, methods={"get"}, key_prefix="sports/")
+    with demo_client(barrier_store) as (client, pool):
+        demo.seed(client)
+        step = demo.chained(client, pool)
+    assert step.result == COMPILED
+    assert not barrier_store.barrier.broken
+    assert step.shape == "1+3"
+
+
+def test_barrier_catches_calls_made_one_at_a_time() -> None:
+    """The control: the same step on a one-thread pool breaks the barrier, so the test can fail."""
+    barrier_store = BarrierDatastore(MemoryDatastore(), 4, methods={"get"}, timeout=0.3)
+    with (
+        server_over(barrier_store) as url,
+        KVStoreClient(url, retries=0) as client,
+        ThreadPoolExecutor(1) as sequential,
+    ):
+        demo.seed(client)
+        with pytest.raises(ClientError) as caught:
+            demo.simultaneous(client, sequential)
+    assert caught.value.status == 500
+    assert barrier_store.barrier.broken
+
+
+def test_chained_step_follows_the_first_result() -> None:
+    with demo_client(MemoryDatastore()) as (client, pool):
+        demo.seed(client)
+        client.put("sports", ["hockey", "curling", "polo"])
+        client.put("sports/curling", ["Team Homan", "Team Edin"])
+        chained = demo.chained(client, pool)
+        simultaneous = demo.simultaneous(client, pool)
+    assert chained.result == {
+        "sports": ["hockey", "curling", "polo"],
+        "teams": {
+            "hockey": demo.TEAMS["hockey"],
+            "curling": ["Team Homan", "Team Edin"],
+            "polo": None,  # no such key: shown as null, not a crash
+        },
+    }
+    assert [call.label for call in chained.calls] == [
+        "GET sports",
+        "GET sports/hockey",
+        "GET sports/curling",
+        "GET sports/polo",
+    ]
+    assert chained.shape == "1+3"
+    # The simultaneous step knew its keys up front: it still reads the seeded three.
+    assert list(simultaneous.result["teams"]) == demo.SPORTS
+
+
+def test_chained_step_refuses_a_sports_value_that_is_not_a_list() -> None:
+    with demo_client(MemoryDatastore()) as (client, pool):
+        client.put("sports", {"not": "a list"})
+        with pytest.raises(ClientError, match="must be a list"):
+            demo.chained(client, pool)
+
+
+def test_unreachable_server_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket_without_listener() as port:
+        assert demo.main(["--url", f"http://127.0.0.1:{port}"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"kvstore demo: cannot reach http://127.0.0.1:{port}/healthz: Connection refused\n"
+    )
+
+
+def test_server_error_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    # The seed's four puts wait for a fifth that never comes: each fails with a 500.
+    failing = BarrierDatastore(MemoryDatastore(), 5, methods={"put"}, timeout=0.2)
+    with server_over(failing) as url:
+        assert demo.main(["--url", url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kvstore demo: the server answered 500: ")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_module_runs_its_own_server() -> None:
+    """`python -m kvstore.demo` with no arguments: one command, nothing else to start."""
+    finished = subprocess.run(
+        [sys.executable, "-m", "kvstore.demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    header, compiled, table = printed_sections(finished.stdout)
+    assert re.fullmatch(
+        r"kvstore demo against http://127\.0\.0\.1:\d+ \(in-process server, memory datastore\)",
+        header,
+    )
+    assert list(compiled.values())[1:] == [COMPILED, COMPILED]
+    assert "simultaneous" in table
+    assert finished.stderr == ""
