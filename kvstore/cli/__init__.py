@@ -15,8 +15,6 @@ COMMAND_MODULES = (
     "kvstore.cli.spec",
     "kvstore.cli.dynamodb",
     "kvstore.cli.demo",
-    "kvstore.cli.keys",
-    "kvstore.cli.bulk",
 )
 
 
