@@ -101,10 +101,21 @@ def wait_until_active(
 def enable_ttl(client: DynamoDBClient, name: str) -> str:
     """Turn on TTL deletion of expired items; says what happened, in words.
 
+    Looks first, so a second run (every worker of a local server runs this) changes nothing.
     An endpoint without UpdateTimeToLive (dynalite) is not an error: the datastore hides
     expired items on every read anyway, they are just never deleted there.
     """
     try:
+        description = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        status = description.get("TimeToLiveStatus", "DISABLED")
+        attribute = description.get("AttributeName")
+        if status in ("ENABLED", "ENABLING"):
+            if attribute == TTL_ATTRIBUTE:
+                return f"TTL already enabled on {TTL_ATTRIBUTE!r}"
+            return (
+                f"TTL is enabled on {attribute!r}, not {TTL_ATTRIBUTE!r}: expired items stay "
+                "hidden on every read but DynamoDB will not delete them"
+            )
         client.update_time_to_live(
             TableName=name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
@@ -112,13 +123,13 @@ def enable_ttl(client: DynamoDBClient, name: str) -> str:
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code, message = error.get("Code", ""), error.get("Message", "")
-        if code == "ValidationException" and "already enabled" in message.lower():
-            return f"TTL already enabled on {TTL_ATTRIBUTE!r}"
         if code == "UnknownOperationException":
             return (
                 "TTL not enabled: this endpoint does not implement UpdateTimeToLive; expired "
                 "items stay hidden on every read but are never deleted"
             )
+        if code == "ValidationException":  # e.g. a TTL change less than an hour ago
+            return f"TTL not enabled ({message}); expired items stay hidden on every read"
         raise translate(exc, name, "UpdateTimeToLive") from exc
     except BotoCoreError as exc:
         raise translate(exc, name, "UpdateTimeToLive") from exc
