@@ -15,6 +15,8 @@ COMMAND_MODULES = (
     "kvstore.cli.spec",
     "kvstore.cli.dynamodb",
     "kvstore.cli.demo",
+    "kvstore.cli.keys",
+    "kvstore.cli.bulk",
 )
 
 
