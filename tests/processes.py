@@ -31,7 +31,7 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], deadline_s: float 
         try:
             if requests.get(url, timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # booting, or a busy machine
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer within {deadline_s}s")
