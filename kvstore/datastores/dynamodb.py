@@ -264,7 +264,12 @@ class DynamoDBDatastore(Datastore):
         if settings.dynamodb_create_table:
             from kvstore.datastores.dynamodb_table import create_table
 
-            setup = create_table(client, settings.dynamodb_table)
+            try:
+                setup = create_table(client, settings.dynamodb_table)
+            except BaseException:
+                if owns_client:
+                    client.close()
+                raise
             log.info("%s", setup.summary())
         store = cls(
             client,
