@@ -1,8 +1,9 @@
-"""One cold-started Lambda function for the session, on DynamoDB (moto's server), and gateways.
+"""One cold-started Lambda function for this package's tests, on DynamoDB (moto's server).
 
 The function is the `dev` stage of zappa_settings.json as Zappa's handler loads it; only the
-DynamoDB endpoint and the table (fresh for the session) are the test's. Tests keep out of each
-other's way by using keys under their own `ns` prefix.
+DynamoDB endpoint and the table (fresh for the package) are the test's. Tests keep out of each
+other's way by using keys under their own `ns` prefix. Package-scoped, because Zappa's handler
+sets the stage's variables in `os.environ`: they are put back before any other package runs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def dynamodb_environment(server: Server, table: str) -> dict[str, str]:
     return {"KVSTORE_DYNAMODB_ENDPOINT": server.endpoint, "KVSTORE_DYNAMODB_TABLE": table}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lambda_table(moto_server: Server) -> Iterator[str]:
     client = make_client(moto_server.endpoint)
     table = unique_table()
@@ -33,7 +34,7 @@ def lambda_table(moto_server: Server) -> Iterator[str]:
     client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def deployment(
     moto_server: Server, lambda_table: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
