@@ -136,6 +136,8 @@ def run_batch(
 
 
 @ns.route("", endpoint="batch")
+@ns.response(401, "Missing or invalid API key (when keys are configured)", problem_model)
+@ns.response(403, "A read-only API key tried to write", problem_model)
 class Batch(Resource):  # type: ignore[misc]
     @ns.expect(batch_request_model)
     @ns.response(200, "One result per operation, in request order", batch_response_model)

@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kvstore.api.v1.http import require_object
 from kvstore.datastores.base import (
     MAX_OPERATIONS,
     Check,
@@ -67,14 +68,9 @@ def invalid(index: int, detail: str) -> Problem:
 
 def operation_objects(body: Any) -> list[dict[str, Any]]:
     """The `operations` array of a body, each an object; at most MAX_OPERATIONS of them."""
-    if not isinstance(body, dict):
-        raise Problem(422, "the body must be a JSON object", slug="invalid-request")
-    unknown = sorted(set(body) - {"operations"})
-    if unknown:
-        raise Problem(422, f"unknown member(s): {', '.join(unknown)}", slug="invalid-request")
-    operations = body.get("operations")
+    operations = require_object(body, {"operations"}, {"operations"})["operations"]
     if not isinstance(operations, list):
-        raise Problem(422, "the body needs an 'operations' array", slug="invalid-request")
+        raise Problem(422, "'operations' must be an array", slug="invalid-request")
     if len(operations) > MAX_OPERATIONS:
         raise Problem(
             422,

@@ -82,6 +82,8 @@ txn_failed_model = ns.inherit(
 
 
 @ns.route("", endpoint="txn")
+@ns.response(401, "Missing or invalid API key (when keys are configured)", problem_model)
+@ns.response(403, "A read-only API key tried to write", problem_model)
 class Txn(Resource):  # type: ignore[misc]
     @ns.expect(txn_request_model)
     @ns.response(200, "Every operation applied", txn_response_model)
@@ -91,6 +93,7 @@ class Txn(Resource):  # type: ignore[misc]
     @ns.response(415, "Not JSON", problem_model)
     @ns.response(422, "An invalid operation (its `index` is named); nothing ran", problem_model)
     @ns.response(501, "This datastore does not support transactions", problem_model)
+    @ns.response(503, "The datastore is unavailable; retry after Retry-After", problem_model)
     def post(self) -> Response:
         """Apply up to 100 put/delete/check operations all or nothing."""
         datastore = current_datastore()
