@@ -5,24 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask, Response
-from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from kvstore.datastores import factory
 from kvstore.datastores.base import Datastore
 from kvstore.errors import problem_response
+from kvstore.jsonio import CompactJSONProvider
 from kvstore.observability import init_app as init_observability
 from kvstore.routing import KeyConverter
 from kvstore.settings import Settings
 from kvstore.store import EXTENSION, DatastoreHolder
-
-
-class CompactJSONProvider(DefaultJSONProvider):
-    """Keep object members in their stored order and unicode as is: values come back as PUT."""
-
-    sort_keys = False
-    ensure_ascii = False
-    compact = True
 
 
 def create_app(
