@@ -73,6 +73,20 @@ test: lint typecheck pytest
 spec: install
 	$(BIN)/kvstore spec --output swagger.yaml
 
+# The benchmark (README "Performance"): a few minutes, loopback only, leaves no process behind.
+# wrk comes from Debian's packages; BENCH_ARGS passes options, e.g. BENCH_ARGS=--quick.
+bench: install
+	@if ! command -v wrk >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's wrk for the benchmark"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+		else \
+			echo "make bench needs wrk: apt-get install wrk (as root)" >&2; exit 1; \
+		fi; \
+	fi
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 # AWS Lambda (README "Deploy to AWS"). Zappa zips the whole environment it runs from, so it
 # runs from a lean one of its own: the runtime requirements plus Zappa, as manylinux2014 x86_64
 # wheels (what Lambda's python3.11 runs), never the dev tools of .venv.
