@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kvstore.client import InvalidRequest, KVStoreClient, PayloadTooLarge
+from kvstore.client import ClientError, InvalidRequest, KVStoreClient, PayloadTooLarge
 
 #: What one `POST /v1/batch` may carry (the server's limit).
 MAX_CHUNK_OPERATIONS = 100
@@ -118,7 +118,11 @@ def _expiry(raw: Any, line: int) -> float | None:
 
 @dataclass
 class ImportReport:
-    """Counts of one import; `error` is the bad line that stopped it, `failed` lost writes."""
+    """Counts of one import.
+
+    `error` is the bad line that stopped it, `interrupted` the service's failure that did,
+    `failed` the writes the datastore refused one by one.
+    """
 
     lines: int = 0
     created: int = 0
@@ -127,10 +131,11 @@ class ImportReport:
     expired: int = 0
     failed: list[str] = field(default_factory=list)
     error: BadLine | None = None
+    interrupted: ClientError | None = None  # the service failed; re-run to finish
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not self.failed
+        return self.error is None and self.interrupted is None and not self.failed
 
     def counts(self) -> dict[str, int]:
         return {
@@ -184,7 +189,11 @@ class Importer:
         try:
             for number, raw in enumerate(lines, start=1):
                 report.lines = number
-                record = parse_line(raw, number)
+                try:
+                    record = parse_line(raw, number)
+                except BadLine:
+                    self._flush(chunk, report)  # keep every line before the bad one
+                    raise
                 if record is None:
                     continue
                 # A key twice in one batch would be written in no defined order: flush first.
@@ -198,12 +207,12 @@ class Importer:
                 chunk.append(record)
                 keys.add(record.key)
                 size += record.size
-        except BadLine as bad:
-            report.error = bad
-        try:
             self._flush(chunk, report)
         except BadLine as bad:
             report.error = bad
+            report.lines = bad.line  # read ahead of it does not count
+        except ClientError as exc:
+            report.interrupted = exc
         return report
 
     def _flush(self, chunk: Sequence[Record], report: ImportReport) -> None:

@@ -15,7 +15,7 @@ import pytest
 from kvstore import bulk
 from kvstore.app import create_app
 from kvstore.bulk import BadLine, Importer, export_lines, import_lines, parse_line
-from kvstore.client import KVStoreClient, PayloadTooLarge
+from kvstore.client import ConnectionFailed, KVStoreClient, PayloadTooLarge
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.datastores.sqlite import SQLiteDatastore
@@ -181,6 +181,40 @@ def test_a_key_the_server_refuses_names_its_line_and_keeps_those_before() -> Non
     assert report.created == 119
     assert store.get("k119") is not None
     assert store.get("later") is None
+
+
+def test_a_refused_key_in_an_early_chunk_stops_there() -> None:
+    store = MemoryDatastore()
+    dump = [json.dumps({"key": f"k{i:03d}", "value": i}) for i in range(1, 251)]
+    dump[49] = json.dumps({"key": "/leading", "value": 0})
+    with service(store) as client:
+        report = import_lines(client, lines_of(dump))
+
+    assert report.error is not None
+    assert report.error.line == 50
+    assert report.counts() == {
+        "lines": 50,
+        "created": 49,
+        "replaced": 0,
+        "unchanged": 0,
+        "expired": 0,
+        "failed": 0,
+    }
+    assert len(store.list(limit=1000).items) == 49
+
+
+def test_a_service_failure_interrupts_with_the_counts_so_far() -> None:
+    store = MemoryDatastore()
+    dump = [json.dumps({"key": f"k{i:03d}", "value": i}) for i in range(1, 151)]
+    with service(store) as client:
+        url = client.base_url
+    # The server is gone now: the first batch cannot reach it.
+    with KVStoreClient(url, timeout=2) as gone:
+        report = import_lines(gone, lines_of(dump))
+
+    assert isinstance(report.interrupted, ConnectionFailed)
+    assert not report.ok
+    assert report.created == 0
 
 
 def test_expired_items_are_skipped_and_a_key_twice_takes_the_last() -> None:

@@ -109,6 +109,10 @@ def run_import(args: argparse.Namespace) -> int:
     print(dumps(report.counts()))
     for failure in report.failed:
         error(failure)
+    if report.interrupted is not None:
+        status = client_error(report.interrupted)
+        error(f"{args.file}: stopped at line {report.lines} or before; run again to finish")
+        return status
     if report.error is not None:
         kept = "every line before it was imported; fix it and run again"
         return error(f"{args.file}: {report.error} ({kept})")

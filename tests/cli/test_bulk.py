@@ -11,11 +11,11 @@ import pytest
 
 from kvstore.app import create_app
 from kvstore.cli import main
-from kvstore.cli.connection import EXIT_API_ERROR, EXIT_USAGE
+from kvstore.cli.connection import EXIT_API_ERROR, EXIT_UNREACHABLE, EXIT_USAGE
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.datastores.sqlite import SQLiteDatastore
 from kvstore.settings import Settings
-from tests.live_server import serve
+from tests.live_server import serve, socket_without_listener
 
 
 @pytest.fixture
@@ -119,3 +119,18 @@ def test_a_missing_file_is_a_usage_error(
     code = main(["import", str(tmp_path / "nope.jsonl"), "--url", "http://127.0.0.1:9"])
     assert code == EXIT_USAGE
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_an_unreachable_service_interrupts_the_import(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "dump.jsonl"
+    path.write_text('{"key":"a","value":1}\n', encoding="utf-8")
+    with socket_without_listener() as port:
+        code = main(["import", str(path), "--url", f"http://127.0.0.1:{port}"])
+
+    assert code == EXIT_UNREACHABLE
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["created"] == 0
+    assert "Connection refused" in captured.err
+    assert "run again to finish" in captured.err
