@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -195,3 +196,21 @@ def test_module_runs_its_own_server() -> None:
     assert list(compiled.values())[1:] == [COMPILED, COMPILED]
     assert "simultaneous" in table
     assert finished.stderr == ""
+
+
+def normalised(output: str) -> str:
+    """Demo output with what changes between runs (port, timings, column padding) masked."""
+    output = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", output)
+    return re.sub(r" +", " ", re.sub(r"\d+\.\d+", "<n>", output))
+
+
+def test_readme_shows_what_the_demo_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Asynchronous handling") :]
+    start = section.index("```\nkvstore demo against") + len("```\n")
+    shown = section[start : section.index("```", start)]
+    with server_over(MemoryDatastore()) as url:
+        assert demo.main(["--url", url]) == 0
+    printed = capsys.readouterr().out
+    in_process = printed.replace(f"{url}\n", f"{url} (in-process server, memory datastore)\n", 1)
+    assert normalised(shown) == normalised(in_process)
