@@ -170,3 +170,14 @@ def test_backend_without_transactions_is_501() -> None:
     body = assert_problem(response, 501)
     assert "does not support transactions" in body["detail"]
     assert store.calls == []
+
+
+def test_backend_lacking_transactions_answers_501(
+    client: FlaskClient, datastore: Datastore
+) -> None:
+    """Every backend either passes the tests above or says 501 here, never half of each."""
+    if "transactions" in datastore.capabilities:
+        pytest.skip(f"the {datastore.name} datastore has transactions (tested above)")
+    response = txn(client, {"op": "put", "key": "k", "value": 1})
+    assert "does not support transactions" in assert_problem(response, 501)["detail"]
+    assert value_of(client, "k") is None
