@@ -104,7 +104,9 @@ def authorize(keys: Sequence[ApiKey], header: str | None, method: str) -> None:
 
 def require_api_key() -> None:
     """A `before_request` hook of the v1 blueprint."""
+    settings: Settings = current_app.extensions["kvstore.settings"]
+    if not settings.api_keys:
+        return  # an open API (the default): nothing to look at on any request
     if request.method == "OPTIONS" or request.endpoint in OPEN_ENDPOINTS:
         return
-    settings: Settings = current_app.extensions["kvstore.settings"]
     authorize(settings.api_keys, request.headers.get("Authorization"), request.method)

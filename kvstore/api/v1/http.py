@@ -62,9 +62,13 @@ def require_utf8_url() -> None:
     the key "\ufffd"; a client that sent bytes we cannot read gets 400 instead.
     """
     environ = request.environ
+    path = environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    if path.isascii() and query.isascii() and "%" not in query:
+        return  # plain ASCII is UTF-8 (werkzeug already decoded the path's escapes)
     try:
-        environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
-        parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True, errors="strict")
+        path.encode("latin-1").decode("utf-8")
+        parse_qsl(query, keep_blank_values=True, errors="strict")
     except UnicodeError:
         raise Problem(
             400, "the URL's percent-escapes are not valid UTF-8", slug="invalid-url"
