@@ -104,11 +104,13 @@ $(LAMBDA_STAMP): requirements/lambda.txt | $(STAMP)
 
 lambda-venv: $(LAMBDA_STAMP)
 
-# Builds the zip `zappa deploy` would upload, offline: `make lambda-package STAGE=prod`.
+# Builds the zip to deploy (`zappa deploy $(STAGE) --zip $(LAMBDA_ZIP)`), offline, with bytecode
+# Lambda can use as is (deploy/bytecode.py says why): `make lambda-package STAGE=prod`.
 lambda-package: $(LAMBDA_STAMP)
 	mkdir -p $(dir $(LAMBDA_ZIP))
 	VIRTUAL_ENV=$(CURDIR)/$(LAMBDA_VENV) PYTHONWARNINGS=ignore::UserWarning:_distutils_hack \
 		$(LAMBDA_VENV)/bin/zappa package $(STAGE) --output $(LAMBDA_ZIP)
+	$(BIN)/python deploy/bytecode.py $(LAMBDA_ZIP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(LAMBDA_VENV)

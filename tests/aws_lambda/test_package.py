@@ -1,9 +1,10 @@
 """The zip `zappa package` builds, as a user builds it (`make lambda-package`), offline.
 
 Small (Lambda's limits, cold-start download), clean (no tests, environments, local data,
-caches, nor the boto3/botocore that Lambda's runtime provides) and working: unpacked, its own
-`handler.py` answers API Gateway events in a fresh interpreter, with the zip's copies of
-kvstore, Flask and Zappa, and boto3 from outside it as on Lambda.
+caches, nor the boto3/botocore that Lambda's runtime provides), with bytecode Lambda uses as
+is, and working: unpacked, its own `handler.py` answers API Gateway events in a fresh
+interpreter, with the zip's copies of kvstore, Flask and Zappa, and boto3 from outside it as
+on Lambda.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -36,7 +37,6 @@ FORBIDDEN_SEGMENTS = {
     ".mypy_cache",
     ".ruff_cache",
     ".pytest_cache",
-    "__pycache__",
     "node_modules",
     "tests",
     "bench",
@@ -124,8 +124,24 @@ def test_zip_holds_no_excluded_paths(package: Path) -> None:
         assert not FORBIDDEN_SEGMENTS & set(parts[:-1]), name
         assert parts[0] not in FORBIDDEN_TOP, name
         assert not parts[0].startswith(("boto3-", "botocore-")), name
-        assert not name.endswith((".pyc", ".sqlite3", ".map")), name
+        assert not name.endswith((".sqlite3", ".map")), name
     assert set(names) >= REQUIRED
+
+
+def test_zip_bytecode_is_ours_and_used_as_is(package: Path) -> None:
+    """Only the unchecked-hash .pyc files deploy/bytecode.py adds, one per module."""
+    archive = zipfile.ZipFile(package)
+    names = set(archive.namelist())
+    pycs = {name for name in names if name.endswith(".pyc")}
+    assert "kvstore/__pycache__/wsgi.cpython-311.pyc" in pycs
+    assert "flask/__pycache__/app.cpython-311.pyc" in pycs
+    for pyc in pycs:
+        path = PurePosixPath(pyc)
+        assert path.parent.name == "__pycache__", pyc
+        assert path.name.endswith(".cpython-311.pyc"), pyc
+        assert str(path.parent.parent / (path.name.split(".")[0] + ".py")) in names, pyc
+        flags = int.from_bytes(archive.read(pyc)[4:8], "little")
+        assert flags == 0b01, f"{pyc} is not unchecked-hash bytecode (flags {flags:#b})"
 
 
 def test_zip_settings_are_the_dev_stage(package: Path) -> None:
@@ -144,6 +160,7 @@ def _run_unpacked(
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(root),
+        "PYTHONDONTWRITEBYTECODE": "1",  # /var/task is read-only
         "KVSTORE_DYNAMODB_ENDPOINT": endpoint,
         **DUMMY_AWS,
     }
@@ -197,3 +214,16 @@ def test_unpacked_zip_answers_gateway_events_through_its_own_handler(
     for name in ("flask", "kvstore", "zappa", "handler"):
         assert Path(origins[name]).is_relative_to(root), (name, origins[name])
     assert not Path(origins["boto3"]).is_relative_to(root), "boto3 is the runtime's, not the zip's"
+
+
+def test_unpacked_zip_runs_on_its_bytecode_without_compiling(
+    package: Path, tmp_path: Path, moto_server: Server
+) -> None:
+    """With the sources of the app's entry point broken, the zip still answers: the bytecode
+    is what runs, and a cold start compiles nothing of it."""
+    root = tmp_path / "task"
+    zipfile.ZipFile(package).extractall(root)
+    (root / "kvstore" / "wsgi.py").write_text("raise SystemExit('the source was compiled')\n")
+    gateway = Gateway(handler=None, stage="dev")
+    (health,), _ = _run_unpacked(root, moto_server.endpoint, [gateway.event("GET", "/dev/healthz")])
+    assert health.json() == {"status": "ok"}
