@@ -128,6 +128,16 @@ def test_zip_holds_no_excluded_paths(package: Path) -> None:
     assert set(names) >= REQUIRED
 
 
+def test_zip_root_holds_only_python(package: Path) -> None:
+    """A new file or folder at the project's root must be excluded in zappa_settings.json."""
+    names = set(zipfile.ZipFile(package).namelist())
+    top_files = {name for name in names if "/" not in name}
+    assert {name for name in top_files if not name.endswith(".py")} == {"package_info.json"}
+    for folder in {name.split("/")[0] for name in names if "/" in name}:
+        is_package = f"{folder}/__init__.py" in names
+        assert is_package or folder.endswith(".dist-info") or folder == "__pycache__", folder
+
+
 def test_zip_bytecode_is_ours_and_used_as_is(package: Path) -> None:
     """Only the unchecked-hash .pyc files deploy/bytecode.py adds, one per module."""
     archive = zipfile.ZipFile(package)
