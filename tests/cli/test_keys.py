@@ -163,3 +163,20 @@ def test_every_command_has_help_with_an_example(
     assert f"kvstore {command}" in out
     assert "--url" in out
     assert "--token" in out
+
+
+@pytest.mark.usefixtures("url")
+def test_keys_with_reserved_and_unicode_characters(
+    capsys: pytest.CaptureFixture[str], store: MemoryDatastore
+) -> None:
+    key = "dir/a b?c#d%e/ünï 漢"
+    assert run(capsys, "put", key, '{"ok": true}')[0] == 0
+    item = store.get(key)
+    assert item is not None
+    assert item.value == {"ok": True}
+
+    code, out, _ = run(capsys, "get", key)
+    assert (code, json.loads(out)["key"]) == (0, key)
+    assert json.loads(run(capsys, "ls", "--keys", "--prefix", "dir/")[1]) == [key]
+    assert run(capsys, "rm", key)[0] == 0
+    assert store.get(key) is None
