@@ -17,7 +17,7 @@ SPORTS = ["baseball", "hockey", "football"]
 def assert_problem(response: TestResponse, status: int, detail_part: str = "") -> dict[str, Any]:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"
-    body = response.get_json()
+    body: dict[str, Any] = response.get_json()
     assert set(body) >= {"type", "title", "status", "detail"}
     assert body["status"] == status
     assert detail_part in body["detail"]
