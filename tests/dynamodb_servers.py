@@ -100,7 +100,7 @@ def _serve(name: str, command: list[str], port: int, log: Path) -> Iterator[Serv
     handle: IO[bytes]
     with log.open("wb") as handle:
         process = subprocess.Popen(
-            command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO
         )
         try:
             _wait_listening(process, port, name, log)
@@ -110,9 +110,8 @@ def _serve(name: str, command: list[str], port: int, log: Path) -> Iterator[Serv
 
 
 def moto_command(port: int) -> list[str]:
-    # The moto_server script installed beside this interpreter (the venv, or a tox env).
-    script = Path(sys.executable).parent / "moto_server"
-    return [str(script), "-H", "127.0.0.1", "-p", str(port)]
+    # moto_server's app, one request at a time: see tests/serial_moto_server.py for why.
+    return [sys.executable, "-m", "tests.serial_moto_server", "-H", "127.0.0.1", "-p", str(port)]
 
 
 def dynalite_command(port: int) -> list[str]:
