@@ -8,11 +8,17 @@ from flask import Blueprint, Response
 from flask_restx import Api
 
 from kvstore import __version__
-from kvstore.errors import problem_response
+from kvstore.errors import PROBLEM_JSON, problem_response
 
 
 class ProblemApi(Api):  # type: ignore[misc]
     """An Api whose every error is problem+json, by the app's one error model."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Listed so the spec's `produces` documents the errors' media type; the views return
+        # finished Responses, so this representation never renders a success.
+        self.representations[PROBLEM_JSON] = self.representations["application/json"]
 
     def handle_error(self, e: Exception) -> Response:
         return problem_response(e)

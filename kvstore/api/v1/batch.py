@@ -19,7 +19,7 @@ from flask_restx import Namespace, Resource, fields
 
 from kvstore.api.v1.executor import app_executor
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
-from kvstore.api.v1.models import AnyJSON, item_model, problem_model
+from kvstore.api.v1.models import AnyJSON, NullableInteger, item_model, problem_model
 from kvstore.api.v1.operations import BatchOperation, body_limit, parse_batch
 from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS, Datastore, Item
 from kvstore.errors import Problem, problem_from_exception
@@ -33,8 +33,8 @@ batch_operation_model = ns.model(
         "op": fields.String(required=True, enum=["get", "put", "delete"], example="get"),
         "key": fields.String(required=True, example="sports"),
         "value": AnyJSON(description="put only: the value to store"),
-        "ttl": fields.Integer(min=1, max=MAX_TTL_SECONDS, description="put only: seconds"),
-        "if_version": fields.Integer(min=1, description="put/delete: only at this version"),
+        "ttl": NullableInteger(min=1, max=MAX_TTL_SECONDS, description="put only: seconds"),
+        "if_version": NullableInteger(min=1, description="put/delete: only at this version"),
         "if_absent": fields.Boolean(description="put only: only if the key does not exist"),
         "if_present": fields.Boolean(description="put only: only if the key exists"),
     },

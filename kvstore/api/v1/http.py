@@ -132,6 +132,13 @@ def json_response(
     return response
 
 
+def empty_response(status: int) -> Response:
+    """A 204/304: no body, so no Content-Type either (Werkzeug would default to text/html)."""
+    response = current_app.response_class(status=status)
+    del response.headers["Content-Type"]
+    return response
+
+
 def etag(item: Item) -> str:
     return f'"{item.version}"'
 

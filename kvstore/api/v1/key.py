@@ -9,6 +9,7 @@ from flask import Response, request, url_for
 from flask_restx import Namespace, Resource
 
 from kvstore.api.v1.http import (
+    empty_response,
     item_response,
     json_response,
     max_value_bytes,
@@ -111,7 +112,7 @@ class KeyItem(Resource):  # type: ignore[misc]
         if item is None:
             raise Problem(404, f"key {key!r} not found", slug="key-not-found")
         if not_modified(item):
-            response = Response(status=304)
+            response = empty_response(304)
             response.headers["ETag"] = f'"{item.version}"'
             return response
         return item_response(item)
@@ -139,6 +140,7 @@ class KeyItem(Resource):  # type: ignore[misc]
         return _write_response(item, created)
 
     @ns.response(204, "Deleted")
+    @ns.response(400, "Invalid key or precondition header", problem_model)
     @ns.response(404, "No such key", problem_model)
     @ns.response(412, "Precondition failed", problem_model)
     def delete(self, key: str) -> Response:
@@ -159,4 +161,4 @@ class KeyItem(Resource):  # type: ignore[misc]
             deleted = datastore.delete(key, if_version=condition.if_version)
         if not deleted:
             raise Problem(404, f"key {key!r} not found", slug="key-not-found")
-        return Response(status=204)
+        return empty_response(204)

@@ -31,6 +31,10 @@ class NullableString(_Nullable, fields.String):  # type: ignore[misc]
     pass
 
 
+class NullableInteger(_Nullable, fields.Integer):  # type: ignore[misc]
+    """An optional number the API also takes as null, meaning "not given" (ttl, if_version)."""
+
+
 item_model = Model(
     "Item",
     {
@@ -57,7 +61,9 @@ create_model = Model(
     {
         "key": fields.String(required=True, example="sports"),
         "value": AnyJSON(required=True, example=["baseball", "hockey", "football"]),
-        "ttl": fields.Integer(min=1, max=31_536_000, description="seconds until it expires"),
+        "ttl": NullableInteger(
+            min=1, max=31_536_000, description="seconds until it expires; null: never"
+        ),
     },
 )
 
@@ -65,7 +71,9 @@ put_model = Model(
     "PutValue",
     {
         "value": AnyJSON(required=True, example=["baseball", "hockey", "football"]),
-        "ttl": fields.Integer(min=1, max=31_536_000, description="seconds until it expires"),
+        "ttl": NullableInteger(
+            min=1, max=31_536_000, description="seconds until it expires; null: never"
+        ),
     },
 )
 

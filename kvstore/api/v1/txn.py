@@ -15,7 +15,7 @@ from flask import Response
 from flask_restx import Namespace, Resource, fields
 
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
-from kvstore.api.v1.models import AnyJSON, item_model, problem_model
+from kvstore.api.v1.models import AnyJSON, NullableInteger, item_model, problem_model
 from kvstore.api.v1.operations import body_limit, parse_txn
 from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS
 from kvstore.errors import Problem
@@ -44,8 +44,8 @@ txn_operation_model = ns.model(
         "op": fields.String(required=True, enum=["put", "delete", "check"], example="check"),
         "key": fields.String(required=True, example="sports"),
         "value": AnyJSON(description="put only: the value to store"),
-        "ttl": fields.Integer(min=1, max=MAX_TTL_SECONDS, description="put only: seconds"),
-        "if_version": fields.Integer(min=1, description="the key must be at this version"),
+        "ttl": NullableInteger(min=1, max=MAX_TTL_SECONDS, description="put only: seconds"),
+        "if_version": NullableInteger(min=1, description="the key must be at this version"),
         "if_absent": fields.Boolean(description="put only: the key must not exist"),
         "if_present": fields.Boolean(description="put only: the key must exist"),
         "exists": fields.Boolean(description="check only: the key must (not) exist"),
