@@ -58,6 +58,8 @@ RawItem = Mapping[str, Any]
 BATCH_GET_SIZE = 100
 #: Rounds of `UnprocessedKeys` retries before the store reports itself throttled.
 BATCH_GET_ATTEMPTS = 8
+#: Rows a Scan evaluates once a page's rows are being filtered out.
+FILTERED_SCAN_LIMIT = 1000
 #: Re-reads of a transaction whose items changed between its read and its write.
 TRANSACT_ATTEMPTS = 4
 #: botocore client settings: standard retries, and timeouts well inside API Gateway's 29 s.
@@ -401,7 +403,9 @@ class DynamoDBDatastore(Datastore):
     def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
         """Scan in table order, `limit + 1` rows a request, until the page is full.
 
-        The extra row tells whether another page exists without a trailing empty page. Rows a
+        The extra row tells whether another page exists without a trailing empty page; once
+        the filter drops rows, requests read up to 1000 rows so a sparse prefix costs a few
+        requests a page, not one per handful of rows. Rows a
         request returned past the page are dropped: the next page resumes after the page's last
         key (`ExclusiveStartKey`), so it reads them again and none is skipped.
         """
@@ -429,6 +433,10 @@ class DynamoDBDatastore(Datastore):
             start = response.get("LastEvaluatedKey")
             if start is None:
                 break
+            if response.get("ScannedCount", 0) > response.get("Count", 0):
+                # Rows are being filtered out (a prefix, expired items): read in bigger
+                # strides rather than one small request after another.
+                args["Limit"] = max(limit + 1, FILTERED_SCAN_LIMIT)
         items = [_item(raw) for raw in found[:limit]]
         more = len(found) > limit
         return Page(items, encode_cursor(items[-1].key) if more else None)

@@ -143,6 +143,18 @@ def test_one_scan_per_page_when_nothing_is_filtered(
     assert requests_of.sent == Counter({"Scan": pages})
 
 
+def test_a_sparse_prefix_costs_at_most_two_scans_a_page(
+    store: DynamoDBDatastore, requests_of: Requests
+) -> None:
+    for n in range(60):
+        store.put(f"{'wanted' if n % 10 == 0 else 'other'}/{n:02d}", n)
+    requests_of.reset()
+    page = store.list(prefix="wanted/", limit=2)
+    assert len(page.items) == 2
+    assert all(item.key.startswith("wanted/") for item in page.items)
+    assert requests_of.sent["Scan"] <= 2  # limit + 1 rows, then one stride of up to 1000
+
+
 @pytest.mark.parametrize("count", [1, 100, 101, 250])
 def test_get_many_is_one_batch_get_per_hundred_keys(
     store: DynamoDBDatastore, requests_of: Requests, count: int
