@@ -1,0 +1,98 @@
+"""Many clients, several gunicorn worker processes, one store: no acknowledged update is lost.
+
+Threads do read-modify-write with `If-Match` (retrying on 412) on a few shared counters, and
+transfers between two keys with `/v1/txn` (retrying on 409). Afterwards every counter equals
+its acknowledged increments exactly (and its version is one more), and the transfers kept
+their sum. On SQLite the workers are separate processes on one file; on DynamoDB they share
+moto's server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.backends import selected_backends
+from tests.dynamodb_servers import Server, make_client, server_environment, unique_table
+from tests.load import Tally, increment, run_threads, transfer
+from tests.processes import kvstore_server
+
+pytestmark = pytest.mark.slow
+
+WORKERS = ["--workers", "3", "--threads", "4"]
+COUNTERS = ["counter/a", "counter/b"]
+THREADS = 8
+PER_THREAD = 15
+
+
+@pytest.fixture(
+    scope="module",
+    params=[name for name in ("sqlite", "dynamodb-moto") if name in selected_backends()],
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`kvstore serve` with three workers on the backend under test; yields its base URL.
+
+    One server per backend for the module: the tests use disjoint keys.
+    """
+    tmp_path = tmp_path_factory.mktemp("concurrency")
+    if request.param == "sqlite":
+        env = {"KVSTORE_DATASTORE": "sqlite", "KVSTORE_SQLITE_PATH": str(tmp_path / "kv.db")}
+    else:
+        moto: Server = request.getfixturevalue("moto_server")
+        table = unique_table()
+        env = server_environment(moto.endpoint, table)
+        env["KVSTORE_DYNAMODB_CREATE_TABLE"] = "true"
+    with kvstore_server(env, cwd=tmp_path, args=WORKERS) as (base, _):
+        yield base
+    if request.param != "sqlite":
+        client = make_client(moto.endpoint)
+        client.delete_table(TableName=table)
+        client.close()
+
+
+def test_concurrent_if_match_increments_are_never_lost(server: str) -> None:
+    with requests.Session() as http:
+        for key in COUNTERS:
+            assert http.put(f"{server}/v1/key/{key}", json={"value": 0}).status_code == 201
+    tally = Tally()
+
+    def job(http: requests.Session, n: int) -> None:
+        increment(http, server, COUNTERS[n % len(COUNTERS)], tally)
+
+    run_threads(THREADS, PER_THREAD, job)
+
+    assert sum(tally.acknowledged.values()) == THREADS * PER_THREAD
+    assert tally.conflicts > 0, "no two writers ever raced: the test proved nothing"
+    with requests.Session() as http:
+        for key in COUNTERS:
+            item = http.get(f"{server}/v1/key/{key}").json()
+            assert item["value"] == tally.acknowledged[key]
+            assert item["version"] == tally.acknowledged[key] + 1
+
+
+def test_concurrent_transactions_stay_atomic(server: str) -> None:
+    total = 1000
+    with requests.Session() as http:
+        assert http.put(f"{server}/v1/key/acct/x", json={"value": total}).status_code == 201
+        assert http.put(f"{server}/v1/key/acct/y", json={"value": 0}).status_code == 201
+    tally = Tally()
+
+    def job(http: requests.Session, n: int) -> None:
+        source, target = ("acct/x", "acct/y") if n % 3 else ("acct/y", "acct/x")
+        transfer(http, server, source, target, tally)
+
+    run_threads(THREADS, 10, job)
+
+    moved = tally.acknowledged.get("acct/x->acct/y", 0) - tally.acknowledged.get(
+        "acct/y->acct/x", 0
+    )
+    with requests.Session() as http:
+        x = http.get(f"{server}/v1/key/acct/x").json()
+        y = http.get(f"{server}/v1/key/acct/y").json()
+    assert x["value"] + y["value"] == total
+    assert y["value"] == moved
+    assert x["version"] + y["version"] == 2 + 2 * sum(tally.acknowledged.values())
