@@ -55,9 +55,17 @@ class SQLiteDatastore(Datastore):
     name = "sqlite"
     capabilities = frozenset({"transactions", "sorted_listing"})
 
-    def __init__(self, path: str | os.PathLike[str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        **kwargs: Any,
+    ) -> None:
+        """`busy_timeout_ms`: how long a write waits for another's lock before it is a 503."""
         super().__init__(**kwargs)
         self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._schema_ready = False
 
@@ -68,7 +76,7 @@ class SQLiteDatastore(Datastore):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
             self.path,
-            timeout=BUSY_TIMEOUT_MS / 1000,
+            timeout=self.busy_timeout_ms / 1000,
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
             check_same_thread=True,
             cached_statements=64,
@@ -77,7 +85,7 @@ class SQLiteDatastore(Datastore):
         # NORMAL in WAL mode: a committed transaction survives the process being killed;
         # only an OS crash or power loss can lose the last commits.
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         if not self._schema_ready:
             conn.execute(SCHEMA)
             self._schema_ready = True
