@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from bench import dynamo, report, suite, wrk
-from bench.servers import CANDIDATES
+from bench.servers import CANDIDATES, MEMORY_CANDIDATES
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         if "servers" not in skip:
             rows = suite.compare_servers(CANDIDATES, options)
             print("\nServers, same app on SQLite (the first row is the baseline):")
+            print("\n".join(report.server_rows(rows)), flush=True)
+            rows = suite.compare_servers(MEMORY_CANDIDATES, options, datastore="memory")
+            print("\nServers with one process, same app on memory:")
             print("\n".join(report.server_rows(rows)), flush=True)
         if "soak" not in skip:
             result = suite.soak("sqlite", options, total=args.soak_requests)

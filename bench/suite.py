@@ -153,9 +153,12 @@ class ServerRow:
 
 
 def compare_servers(
-    configs: tuple[ServerConfig, ...], options: Options, rounds: int = 3
+    configs: tuple[ServerConfig, ...],
+    options: Options,
+    rounds: int = 3,
+    datastore: str = "sqlite",
 ) -> list[ServerRow]:
-    """/healthz and GET on SQLite under each server configuration.
+    """/healthz and GET on `datastore` under each server configuration.
 
     All servers run at once (idle ones cost next to nothing) and are driven in turn, round
     after round; each figure is the median of its rounds. Interleaving spreads the other load
@@ -170,7 +173,7 @@ def compare_servers(
     with ExitStack() as stack:
         ports: dict[str, int] = {}
         for config in configs:
-            env = service_env("sqlite", options.workdir)
+            env = service_env(datastore, options.workdir)
             port, _ = stack.enter_context(serving(config, env, options.workdir))
             seed(port, 200)
             ports[config.name] = port
