@@ -27,28 +27,35 @@ THREADS = 8
 PER_THREAD = 15
 
 
+#: (backend, HTTP server): SQLite under both servers `kvstore serve` offers (several worker
+#: processes on one file), DynamoDB under the default one.
+SETUPS = [("sqlite", "granian"), ("sqlite", "gunicorn"), ("dynamodb-moto", "granian")]
+
+
 @pytest.fixture(
     scope="module",
-    params=[name for name in ("sqlite", "dynamodb-moto") if name in selected_backends()],
+    params=[setup for setup in SETUPS if setup[0] in selected_backends()],
+    ids=["-".join(setup) for setup in SETUPS if setup[0] in selected_backends()],
 )
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """`kvstore serve` with three workers on the backend under test; yields its base URL.
+    """`kvstore serve` with three workers on the setup under test; yields its base URL.
 
     One server per backend for the module: the tests use disjoint keys.
     """
     tmp_path = tmp_path_factory.mktemp("concurrency")
-    if request.param == "sqlite":
+    backend, http_server = request.param
+    if backend == "sqlite":
         env = {"KVSTORE_DATASTORE": "sqlite", "KVSTORE_SQLITE_PATH": str(tmp_path / "kv.db")}
     else:
         moto: Server = request.getfixturevalue("moto_server")
         table = unique_table()
         env = server_environment(moto.endpoint, table)
         env["KVSTORE_DYNAMODB_CREATE_TABLE"] = "true"
-    with kvstore_server(env, cwd=tmp_path, args=WORKERS) as (base, _):
+    with kvstore_server(env, cwd=tmp_path, args=["--server", http_server, *WORKERS]) as (base, _):
         yield base
-    if request.param != "sqlite":
+    if backend != "sqlite":
         client = make_client(moto.endpoint)
         client.delete_table(TableName=table)
         client.close()

@@ -35,7 +35,8 @@ def integrity(path: Path) -> str:
         return str(verdict)
 
 
-def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_acknowledged_writes_survive_sigkill(tmp_path: Path, server: str) -> None:
     env = {"KVSTORE_DATASTORE": "sqlite", "KVSTORE_SQLITE_PATH": str(tmp_path / "kv.db")}
     acknowledged: dict[str, int] = {}
     lock = threading.Lock()
@@ -56,7 +57,9 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
                     if len(acknowledged) >= KILL_AFTER_ACKS:
                         enough.set()
 
-    with kvstore_server(env, cwd=tmp_path, args=["--workers", "2", "--threads", "4"]) as (
+    with kvstore_server(
+        env, cwd=tmp_path, args=["--server", server, "--workers", "2", "--threads", "4"]
+    ) as (
         base,
         process,
     ):
@@ -81,7 +84,10 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     # The file as SQLite sees it, before any server touches it again.
     assert integrity(tmp_path / "kv.db") == "ok"
 
-    with kvstore_server(env, cwd=tmp_path) as (base, _), requests.Session() as http:
+    with (
+        kvstore_server(env, cwd=tmp_path, args=["--server", server]) as (base, _),
+        requests.Session() as http,
+    ):
         missing = []
         for key, value in survivors.items():
             response = http.get(f"{base}/v1/key/{key}", timeout=5)
