@@ -96,6 +96,7 @@ def test_serve_refuses_unwritable_sqlite_path(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "SQLite" in lines[0]
+    assert f"KVSTORE_SQLITE_PATH={blocker / 'db.sqlite3'}" in lines[0]
     assert "Traceback" not in result.stderr
 
 

@@ -17,7 +17,14 @@ import sys
 from typing import Any
 
 from kvstore.datastores.errors import DatastoreError
-from kvstore.settings import Settings, SettingsError
+from kvstore.settings import (
+    ENV_DATASTORE,
+    ENV_DYNAMODB_ENDPOINT,
+    ENV_DYNAMODB_TABLE,
+    ENV_SQLITE_PATH,
+    Settings,
+    SettingsError,
+)
 
 
 def preflight(settings: Settings) -> str | None:
@@ -30,9 +37,20 @@ def preflight(settings: Settings) -> str | None:
             datastore.check()
         finally:
             datastore.close()
-    except (SettingsError, DatastoreError) as exc:
+    except SettingsError as exc:
         return str(exc)
+    except DatastoreError as exc:
+        return f"{exc} (check {_datastore_variable(settings)})"
     return None
+
+
+def _datastore_variable(settings: Settings) -> str:
+    """The setting an operator most likely has to fix when the datastore does not answer."""
+    if settings.datastore == "sqlite":
+        return f"{ENV_SQLITE_PATH}={settings.sqlite_path}"
+    if settings.datastore == "dynamodb":
+        return f"{ENV_DYNAMODB_TABLE}={settings.dynamodb_table} and {ENV_DYNAMODB_ENDPOINT}"
+    return ENV_DATASTORE
 
 
 SERVERS = ("granian", "gunicorn")

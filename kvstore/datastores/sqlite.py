@@ -108,7 +108,8 @@ class SQLiteDatastore(Datastore):
         except (sqlite3.DatabaseError, OSError) as exc:
             if isinstance(exc, sqlite3.IntegrityError):
                 raise
-            raise DatastoreUnavailable(f"SQLite database {self.path}: {exc}") from exc
+            # The path stays out of the message: it reaches clients in the 503's detail.
+            raise DatastoreUnavailable(f"SQLite: {exc}") from exc
 
     @contextmanager
     def _write_transaction(self) -> Iterator[sqlite3.Connection]:
