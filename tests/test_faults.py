@@ -9,10 +9,12 @@ and a read-only file.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import sqlite3
-import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -28,6 +30,7 @@ from kvstore.app import create_app
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.dynamodb import DynamoDBDatastore
 from kvstore.datastores.dynamodb_table import create_table
+from kvstore.datastores.memory import MemoryDatastore
 from kvstore.datastores.sqlite import SQLiteDatastore
 from kvstore.settings import Settings
 from tests.backends import selected_backends
@@ -189,28 +192,80 @@ def test_sqlite_locked_is_503_then_recovers(
     assert integrity(sqlite_path) == "ok"
 
 
-@pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0,
-    reason="root writes to read-only files: file permissions cannot make SQLite read-only",
-)
-def test_sqlite_read_only_file_is_503_and_left_intact(sqlite_path: Path) -> None:
-    seed = SQLiteDatastore(sqlite_path)
-    seed.put("k", "before")
-    seed.close()
-    sqlite_path.chmod(stat.S_IRUSR)
-    sqlite_path.parent.chmod(stat.S_IRUSR | stat.S_IXUSR)
+NOBODY = 65534
+
+
+def statuses_as_unprivileged(
+    client: FlaskClient, calls: list[tuple[str, str, dict[str, object]]]
+) -> list[int]:
+    """The statuses of `calls` (method, path, body), made by a process that cannot write the file.
+
+    Not root: this process. Root writes read-only files regardless of permissions, so as root
+    the calls run in a forked child that first drops to `nobody`.
+    """
+
+    def run() -> list[int]:
+        return [
+            client.open(path, method=method, json=body).status_code for method, path, body in calls
+        ]
+
+    if os.geteuid() != 0:
+        return run()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop privileges, report, and leave without running pytest's exit
+        code = 0
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, json.dumps(run()).encode())
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        reported = reader.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the unprivileged child failed"
+    result: list[int] = json.loads(reported)
+    return result
+
+
+def test_sqlite_read_only_file_is_503_and_left_intact() -> None:
+    if "sqlite" not in selected_backends():
+        pytest.skip("backend sqlite is not in KVSTORE_TEST_BACKENDS")
+    # A directory `nobody` can traverse but not write, under the world-traversable /tmp.
+    folder = Path(tempfile.mkdtemp(prefix="kvstore-readonly-"))
+    path = folder / "kv.sqlite3"
     try:
-        store = SQLiteDatastore(sqlite_path, busy_timeout_ms=50)
+        seed = SQLiteDatastore(path)
+        seed.put("k", "before")
+        seed.close()
+        path.chmod(0o444)
+        folder.chmod(0o555)
+        # Warm up imports on a throwaway app, so the child needs no file it cannot read.
+        warm = api(MemoryDatastore(), "memory")
+        warm.put("/v1/key/k", json={"value": 1})
+        warm.delete("/v1/key/k")
+
+        store = SQLiteDatastore(path, busy_timeout_ms=50)
         client = api(store, "sqlite")
-        assert_unavailable(client.put("/v1/key/k", json={"value": "after"}))
-        assert_unavailable(client.delete("/v1/key/k"))
-        store.close()
+        calls: list[tuple[str, str, dict[str, object]]] = [
+            ("PUT", "/v1/key/k", {"value": "after"}),
+            ("DELETE", "/v1/key/k", {}),
+            ("POST", "/v1/key", {"key": "new", "value": 1}),
+        ]
+        assert statuses_as_unprivileged(client, calls) == [503, 503, 503]
     finally:
-        sqlite_path.parent.chmod(stat.S_IRWXU)
-        sqlite_path.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    assert integrity(sqlite_path) == "ok"
-    check = SQLiteDatastore(sqlite_path)
+        folder.chmod(0o755)
+        path.chmod(0o644)
+    assert integrity(path) == "ok"
+    check = SQLiteDatastore(path)
     item = check.get("k")
     assert item is not None
     assert (item.value, item.version) == ("before", 1)
     check.close()
+    shutil.rmtree(folder)
