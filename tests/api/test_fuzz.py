@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
@@ -89,7 +88,6 @@ EXCLUDED_CHECKS = [
 schema = schemathesis.openapi.from_wsgi("/v1/swagger.json", build_app())
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @schema.parametrize()
 @settings(
     max_examples=50,
