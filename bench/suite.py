@@ -7,8 +7,9 @@ stops them (whole process groups) before returning, whatever happens in between.
 from __future__ import annotations
 
 import os
+import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +144,30 @@ def _merge(a: wrk.WrkResult, b: wrk.WrkResult) -> wrk.WrkResult:
         p99_us=max(a.p99_us, b.p99_us),
         errors=a.errors + b.errors,
     )
+
+
+def interleaved_latency(
+    datastore: str,
+    options: Options,
+    extra_env: dict[str, str],
+    direct: Callable[[], float],
+    rounds: int = 3,
+) -> tuple[float, float]:
+    """Median p50 (us) of GET through the service, one request in flight, and of `direct`.
+
+    Alternating the two, round after round, keeps a change of load on the machine from
+    landing on one side only.
+    """
+    env = service_env(datastore, options.workdir, extra_env)
+    single = Scenario(SINGLE, "get.lua", (str(KEYS),))
+    short = Options(2.0, options.connections, options.workdir)
+    service: list[float] = []
+    own: list[float] = []
+    with serving(PRODUCTION, env, options.workdir) as (port, _):
+        for _ in range(rounds):
+            service.append(drive(port, single, short, connections=1).p50_us)
+            own.append(direct())
+    return statistics.median(service), statistics.median(own)
 
 
 @dataclass
