@@ -203,6 +203,10 @@ def validate_version(version: object, field: str = "if_version") -> int | None:
     return version
 
 
+#: Built once: `json.dumps` with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def encode_value(value: JSONValue, max_bytes: int) -> str:
     """Serialise a value as compact JSON, the form every backend stores and the limit counts.
 
@@ -211,19 +215,22 @@ def encode_value(value: JSONValue, max_bytes: int) -> str:
         ValueTooLarge: the compact UTF-8 JSON is longer than `max_bytes`.
     """
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidValue(f"value is not JSON: {exc}") from None
     # Counting brackets is cheap and bounds the depth, so most values skip the walk.
     if text.count("[") + text.count("{") > MAX_VALUE_DEPTH and _deeper_than(value, MAX_VALUE_DEPTH):
         raise InvalidValue(f"value is nested deeper than {MAX_VALUE_DEPTH} arrays/objects")
-    size = len(text.encode("utf-8", "surrogatepass"))
+    # One encode in the common case; a lone surrogate is counted as its 3 bytes, so the size
+    # limit is still checked first.
+    try:
+        size, valid = len(text.encode("utf-8")), True
+    except UnicodeEncodeError:
+        size, valid = len(text.encode("utf-8", "surrogatepass")), False
     if size > max_bytes:
         raise ValueTooLarge(f"value is {size} bytes as compact JSON; the limit is {max_bytes}")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidValue("value must be valid UTF-8 (no lone surrogates)") from None
+    if not valid:
+        raise InvalidValue("value must be valid UTF-8 (no lone surrogates)")
     return text
 
 
