@@ -18,9 +18,6 @@ from typing import Any
 
 from kvstore.datastores.errors import DatastoreError
 from kvstore.settings import (
-    ENV_DATASTORE,
-    ENV_DYNAMODB_ENDPOINT,
-    ENV_DYNAMODB_TABLE,
     ENV_SQLITE_PATH,
     Settings,
     SettingsError,
@@ -40,17 +37,11 @@ def preflight(settings: Settings) -> str | None:
     except SettingsError as exc:
         return str(exc)
     except DatastoreError as exc:
-        return f"{exc} (check {_datastore_variable(settings)})"
+        if settings.datastore == "sqlite":
+            # The 503 detail leaves the path out (clients see it); the operator needs it here.
+            return f"{exc} ({ENV_SQLITE_PATH}={settings.sqlite_path})"
+        return str(exc)  # DynamoDB's messages already name the table and the fix
     return None
-
-
-def _datastore_variable(settings: Settings) -> str:
-    """The setting an operator most likely has to fix when the datastore does not answer."""
-    if settings.datastore == "sqlite":
-        return f"{ENV_SQLITE_PATH}={settings.sqlite_path}"
-    if settings.datastore == "dynamodb":
-        return f"{ENV_DYNAMODB_TABLE}={settings.dynamodb_table} and {ENV_DYNAMODB_ENDPOINT}"
-    return ENV_DATASTORE
 
 
 SERVERS = ("granian", "gunicorn")

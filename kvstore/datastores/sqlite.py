@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,6 +69,7 @@ class SQLiteDatastore(Datastore):
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._schema_ready = False
+        self._schema_lock = threading.Lock()
 
     # -- connections -------------------------------------------------------------------------
 
@@ -81,15 +83,34 @@ class SQLiteDatastore(Datastore):
             check_same_thread=True,
             cached_statements=64,
         )
-        conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a committed transaction survives the process being killed;
         # only an OS crash or power loss can lose the last commits.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         if not self._schema_ready:
-            conn.execute(SCHEMA)
-            self._schema_ready = True
+            with self._schema_lock:
+                if not self._schema_ready:
+                    self._initialise(conn)
+                    self._schema_ready = True
         return conn
+
+    def _initialise(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL (a lasting property of the file) and create the table.
+
+        On a new file, SQLite answers "database is locked" at once, without waiting out the busy
+        timeout, when another connection initialises it at the same moment (another worker
+        process; threads here are serialised by `_schema_lock`), so retry until the timeout.
+        """
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     @property
     def _conn(self) -> sqlite3.Connection:
