@@ -72,6 +72,8 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path, server: str) -> Non
         assert enough.wait(DEADLINE_S), "the load never got going"
         os.killpg(process.pid, signal.SIGKILL)  # master and workers, no chance to clean up
         process.wait(timeout=DEADLINE_S)
+        with pytest.raises(requests.ConnectionError):  # no worker outlived the kill
+            requests.get(f"{base}/healthz", timeout=5)
         deadline = time.monotonic() + DEADLINE_S
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
