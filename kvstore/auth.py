@@ -21,7 +21,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from kvstore.errors import Problem
 from kvstore.settings import ApiKey, Settings
@@ -31,6 +31,10 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 #: Endpoints of the v1 blueprint that stay open when keys are configured.
 OPEN_ENDPOINTS = frozenset({"v1.specs", "v1.doc", "v1.root"})
+
+#: POST endpoints whose body, not their method, says whether they write: a batch of gets or
+#: a transaction of checks only reads, so a read-only key may send it.
+BODY_DECIDES = frozenset({"v1.batch", "v1.txn"})
 
 SCHEME = "Bearer"
 CHALLENGE = f'{SCHEME} realm="kvstore"'
@@ -43,7 +47,8 @@ AUTHORIZATIONS = {
         "name": "Authorization",
         "description": (
             "`Bearer <token>`, required only when the server sets KVSTORE_API_KEYS. "
-            "A read-only token may GET; a write with it is 403."
+            "A read-only token may GET, and POST a batch of gets or a transaction of checks; "
+            "a write with it is 403."
         ),
     }
 }
@@ -88,18 +93,29 @@ def _unauthorized(detail: str) -> Problem:
     )
 
 
-def authorize(keys: Sequence[ApiKey], header: str | None, method: str) -> None:
-    """Raise the 401/403 Problem a request deserves; return when it may proceed."""
+def _read_only_key() -> Problem:
+    return Problem(403, "this API key may only read", slug="read-only-key")
+
+
+def authorize(
+    keys: Sequence[ApiKey], header: str | None, method: str, *, body_decides: bool = False
+) -> ApiKey | None:
+    """Raise the 401/403 Problem a request deserves; return the key when it may proceed.
+
+    With `body_decides`, a read-only key passes here and the view calls `require_write_access`
+    once it knows whether the body writes.
+    """
     if not keys:
-        return
+        return None
     token = bearer_token(header)
     if token is None:
         raise _unauthorized("send an API key as 'Authorization: Bearer <token>'")
     key = match_key(keys, token)
     if key is None:
         raise _unauthorized("the API key is not valid")
-    if key.read_only and method.upper() in WRITE_METHODS:
-        raise Problem(403, "this API key may only read", slug="read-only-key")
+    if key.read_only and method.upper() in WRITE_METHODS and not body_decides:
+        raise _read_only_key()
+    return key
 
 
 def require_api_key() -> None:
@@ -109,4 +125,16 @@ def require_api_key() -> None:
         return  # an open API (the default): nothing to look at on any request
     if request.method == "OPTIONS" or request.endpoint in OPEN_ENDPOINTS:
         return
-    authorize(settings.api_keys, request.headers.get("Authorization"), request.method)
+    key = authorize(
+        settings.api_keys,
+        request.headers.get("Authorization"),
+        request.method,
+        body_decides=request.endpoint in BODY_DECIDES,
+    )
+    g.kvstore_read_only = key is not None and key.read_only
+
+
+def require_write_access(writes: bool) -> None:
+    """Refuse (403) a body that writes when the request came with a read-only key."""
+    if writes and g.get("kvstore_read_only", False):
+        raise _read_only_key()

@@ -124,6 +124,39 @@ def test_read_only_key_that_writes_is_403_and_writes_nothing(
     assert store.get("new") is None
 
 
+def test_read_only_key_may_batch_gets_and_txn_checks(
+    client: FlaskClient, store: MemoryDatastore
+) -> None:
+    store.put("a", [1, 2])
+    gets = {"operations": [{"op": "get", "key": "a"}, {"op": "get", "key": "b"}]}
+    answered = client.post("/v1/batch", json=gets, headers=bearer(RO))
+    assert [r["status"] for r in answered.get_json()["results"]] == [200, 404]
+    checks = {"operations": [{"op": "check", "key": "a", "if_version": 1}]}
+    assert client.post("/v1/txn", json=checks, headers=bearer(RO)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "operations"),
+    [
+        ("/v1/batch", [{"op": "get", "key": "a"}, {"op": "put", "key": "new", "value": 9}]),
+        ("/v1/batch", [{"op": "delete", "key": "a"}]),
+        ("/v1/txn", [{"op": "check", "key": "a", "if_version": 1}, {"op": "delete", "key": "b"}]),
+        ("/v1/txn", [{"op": "put", "key": "new", "value": 9}]),
+    ],
+)
+def test_read_only_key_batch_or_txn_that_writes_is_403_and_writes_nothing(
+    client: FlaskClient, store: MemoryDatastore, path: str, operations: list[object]
+) -> None:
+    store.put("a", "before")
+    response = client.post(path, json={"operations": operations}, headers=bearer(RO))
+    assert_problem(response, 403)
+    item = store.get("a")
+    assert item is not None
+    assert (item.value, item.version) == ("before", 1)
+    assert store.get("new") is None
+    assert client.post(path, json={"operations": operations}, headers=bearer(RW)).status_code == 200
+
+
 def test_wrong_key_that_writes_is_401_and_writes_nothing(
     client: FlaskClient, store: MemoryDatastore
 ) -> None:

@@ -21,6 +21,7 @@ from kvstore.api.v1.executor import app_executor
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.models import AnyJSON, NullableInteger, item_model, problem_model
 from kvstore.api.v1.operations import BatchOperation, body_limit, parse_batch
+from kvstore.auth import require_write_access
 from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS, Datastore, Item
 from kvstore.errors import Problem, problem_from_exception
 from kvstore.store import current_datastore
@@ -149,5 +150,6 @@ class Batch(Resource):  # type: ignore[misc]
         """Run up to 100 independent get/put/delete operations concurrently (not atomic)."""
         datastore = current_datastore()
         operations = parse_batch(read_json_body(body_limit(max_value_bytes())), datastore)
+        require_write_access(any(op.op != "get" for op in operations))
         executor = app_executor(current_app._get_current_object())  # type: ignore[attr-defined]
         return json_response({"results": run_batch(datastore, operations, executor)})

@@ -17,7 +17,8 @@ from flask_restx import Namespace, Resource, fields
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.models import AnyJSON, NullableInteger, item_model, problem_model
 from kvstore.api.v1.operations import body_limit, parse_txn
-from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS
+from kvstore.auth import require_write_access
+from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS, Check
 from kvstore.errors import Problem
 from kvstore.store import current_datastore
 
@@ -104,6 +105,7 @@ class Txn(Resource):  # type: ignore[misc]
                 slug="transactions-unsupported",
             )
         operations = parse_txn(read_json_body(body_limit(max_value_bytes())), datastore)
+        require_write_access(not all(isinstance(op, Check) for op in operations))
         results = datastore.transact(operations)
         return json_response(
             {"results": [None if item is None else item.to_dict() for item in results]}
