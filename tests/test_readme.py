@@ -14,21 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.processes import kvstore_server
-
-README = Path(__file__).resolve().parent.parent / "README.md"
-TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-
-
-def _block_after(marker: str, text: str) -> str:
-    start = text.index("```", text.index(marker))
-    start = text.index("\n", start) + 1
-    return text[start : text.index("```", start)]
+from tests.readme import block_after, mask_times
 
 
 def quick_start() -> tuple[str, list[str]]:
-    text = README.read_text(encoding="utf-8")
-    script = _block_after("Then, in another terminal", text)
-    printed = _block_after("Which prints", text).strip().splitlines()
+    script = block_after("Then, in another terminal")
+    printed = block_after("Which prints").strip().splitlines()
     return script, printed
 
 
@@ -52,6 +43,4 @@ def test_quick_start_curl_session_prints_what_the_readme_says(tmp_path: Path) ->
         )
     # curl -s prints no newline after a body: put one after each JSON document.
     lines = re.sub(r"\}(?=\{|\d)", "}\n", result.stdout).strip().splitlines()
-    assert [TIME.sub("<time>", line) for line in lines] == [
-        TIME.sub("<time>", line) for line in printed
-    ]
+    assert mask_times(lines) == mask_times(printed)

@@ -8,28 +8,18 @@ so the session's export/import also moves data between two datastores.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.processes import kvstore_server
-
-README = Path(__file__).resolve().parent.parent / "README.md"
-TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-
-
-def _block_after(marker: str, text: str) -> str:
-    start = text.index("```", text.index(marker))
-    start = text.index("\n", start) + 1
-    return text[start : text.index("```", start)]
+from tests.processes import kvstore_env, kvstore_server
+from tests.readme import block_after, mask_times
 
 
 def test_cli_session_prints_what_the_readme_says(tmp_path: Path) -> None:
-    text = README.read_text(encoding="utf-8")
-    script = _block_after("A session against `make run`", text)
-    printed = _block_after("Prints (stdout and stderr", text).strip().splitlines()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KVSTORE_")}
+    script = block_after("A session against `make run`")
+    printed = block_after("Prints (stdout and stderr").strip().splitlines()
+    env = kvstore_env({})
     # The `kvstore` of the environment running the tests comes first on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
 
@@ -52,7 +42,5 @@ def test_cli_session_prints_what_the_readme_says(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stdout
     lines = result.stdout.strip().splitlines()
-    assert [TIME.sub("<time>", line) for line in lines] == [
-        TIME.sub("<time>", line) for line in printed
-    ]
+    assert mask_times(lines) == mask_times(printed)
     assert len((tmp_path / "dump.jsonl").read_text(encoding="utf-8").splitlines()) == 1
