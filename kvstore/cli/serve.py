@@ -54,6 +54,13 @@ def default_workers(settings: Settings) -> int:
     return 1 if settings.datastore == "memory" else 2
 
 
+def default_threads(settings: Settings) -> int:
+    # memory: the work is all Python under one GIL, and more threads only contend for it
+    # (1 thread answered 1.7x the requests/s of 2 or 4 in `python -m bench`). SQLite and
+    # DynamoDB wait on locks and the network, which threads overlap.
+    return 1 if settings.datastore == "memory" else 4
+
+
 def granian_options(
     settings: Settings, host: str, port: int, workers: int | None, threads: int | None
 ) -> dict[str, Any]:
@@ -67,7 +74,7 @@ def granian_options(
         "port": port,
         "interface": Interfaces.WSGI,
         "workers": workers or default_workers(settings),
-        "blocking_threads": threads or 4,
+        "blocking_threads": threads or default_threads(settings),
         "websockets": False,
         "log_level": LogLevels(settings.log_level.lower()),
         "log_access": False,  # the app logs one JSON line per request itself
@@ -106,7 +113,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--host", default=os.environ.get("KVSTORE_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
     parser.add_argument("--workers", type=int, help="worker processes (default: 2; memory: 1)")
-    parser.add_argument("--threads", type=int, help="threads per worker (default: 4)")
+    parser.add_argument(
+        "--threads", type=int, help="threads per worker (default: 4; memory with granian: 1)"
+    )
     parser.add_argument(
         "--server", choices=SERVERS, default="granian", help="WSGI server (default: granian)"
     )
