@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -197,27 +196,13 @@ def timing_table(steps: Sequence[Step]) -> str:
 @contextmanager
 def local_server() -> Iterator[str]:
     """The service on a free 127.0.0.1 port, memory datastore, for the duration of the demo."""
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
     from kvstore.app import create_app
+    from kvstore.inprocess import serve_in_thread
     from kvstore.settings import Settings
 
-    class QuietHandler(WSGIRequestHandler):
-        def log_request(self, *args: Any, **kwargs: Any) -> None:
-            """The demo prints its own output; no access log lines in between."""
-
     app = create_app(Settings(datastore="memory", log_level="WARNING"))
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_in_thread(app, quiet=True) as url:
+        yield url
 
 
 def build_parser() -> argparse.ArgumentParser:

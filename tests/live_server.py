@@ -1,31 +1,14 @@
-"""A real HTTP server on a free 127.0.0.1 port, in a thread: what a client over the network sees."""
+"""Real HTTP for tests: the service in a thread (`serve`), and a port that refuses connections."""
 
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask
-from werkzeug.serving import make_server
+from kvstore.inprocess import serve_in_thread as serve
 
-
-@contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    """Serve `app` (one thread per request) and yield its base URL; stopped on exit."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    # A short poll interval: shutdown() waits for the loop to notice, 0.5 s by default.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="live-server", daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+__all__ = ["serve", "socket_without_listener"]
 
 
 @contextmanager
