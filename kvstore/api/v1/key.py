@@ -10,6 +10,7 @@ from flask_restx import Namespace, Resource
 
 from kvstore.api.v1.http import (
     empty_response,
+    etag,
     item_response,
     json_response,
     max_value_bytes,
@@ -113,7 +114,7 @@ class KeyItem(Resource):  # type: ignore[misc]
             raise Problem(404, f"key {key!r} not found", slug="key-not-found")
         if not_modified(item):
             response = empty_response(304)
-            response.headers["ETag"] = f'"{item.version}"'
+            response.headers["ETag"] = etag(item)
             return response
         return item_response(item)
 

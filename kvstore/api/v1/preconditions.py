@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask import request
 
+from kvstore.api.v1.http import etag
 from kvstore.datastores.base import Item
 from kvstore.errors import Problem
 
@@ -61,4 +62,5 @@ def not_modified(item: Item) -> bool:
     if header is None:
         return False
     tags = [tag.strip() for tag in header.split(",")]
-    return "*" in tags or f'"{item.version}"' in tags or f'W/"{item.version}"' in tags
+    current = etag(item)
+    return "*" in tags or current in tags or f"W/{current}" in tags
