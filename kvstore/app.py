@@ -11,6 +11,7 @@ from kvstore.datastores import factory
 from kvstore.datastores.base import Datastore
 from kvstore.errors import problem_response
 from kvstore.jsonio import CompactJSONProvider
+from kvstore.navigation import RelativeRedirectFlask
 from kvstore.observability import init_app as init_observability
 from kvstore.routing import KeyConverter
 from kvstore.settings import Settings
@@ -29,7 +30,7 @@ def create_app(
         datastore: an instance (tests inject one) or a builder; defaults to the factory.
     """
     settings = settings or Settings.from_env()
-    app = Flask("kvstore")
+    app = RelativeRedirectFlask("kvstore")
     app.json = CompactJSONProvider(app)
     app.config.update(settings.as_flask_config())
     app.config["RESTX_MASK_SWAGGER"] = False
@@ -50,7 +51,9 @@ def create_app(
 
     from kvstore.api.v1 import create_blueprint
     from kvstore.health import bp as health_bp
+    from kvstore.navigation import bp as navigation_bp
 
+    app.register_blueprint(navigation_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(create_blueprint())
 

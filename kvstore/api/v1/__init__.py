@@ -9,6 +9,7 @@ from flask_restx import Api
 
 from kvstore import __version__
 from kvstore.errors import PROBLEM_JSON, problem_response
+from kvstore.navigation import DOCS_PATH, relative_redirect
 
 
 class ProblemApi(Api):  # type: ignore[misc]
@@ -22,6 +23,15 @@ class ProblemApi(Api):  # type: ignore[misc]
 
     def handle_error(self, e: Exception) -> Response:
         return problem_response(e)
+
+    def _register_doc(self, app_or_blueprint: Any) -> None:
+        super()._register_doc(app_or_blueprint)
+        # `/v1/docs/` is where a person types it; the docs' own links are relative to `/v1/`.
+        app_or_blueprint.add_url_rule(f"{self._doc}/", "doc_slash", self.render_root)
+
+    def render_root(self) -> Any:
+        """`/v1/` (and `/v1`, by the slash redirect) lead to the docs."""
+        return relative_redirect(DOCS_PATH)
 
     @property
     def __schema__(self) -> dict[str, Any]:
