@@ -1,6 +1,8 @@
-# The kvstore service as a container: the pinned runtime requirements, the package, gunicorn.
+# The kvstore service as a container: the pinned runtime requirements (requirements/base.txt,
+# compiled from pyproject.toml), the package, and `kvstore serve` (granian).
 # docker-compose.yml runs it beside DynamoDB Local; any KVSTORE_* variable configures it.
-FROM python:3.11-slim
+# tests/test_install.py runs these RUN steps in a fresh virtual environment, then the CMD.
+FROM python:3.13-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

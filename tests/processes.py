@@ -57,12 +57,22 @@ def kvstore_env(extra: Mapping[str, str]) -> dict[str, str]:
 
 @contextmanager
 def kvstore_server(
-    env: Mapping[str, str], cwd: Path, args: Sequence[str] = ()
+    env: Mapping[str, str],
+    cwd: Path,
+    args: Sequence[str] = (),
+    command: tuple[Sequence[str], int] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`kvstore serve` (gunicorn) on a free port; yields its base URL and process."""
-    port = free_port()
+    """`kvstore serve ARGS` on a free port; yields its base URL and process.
+
+    `command` is another way to start it: the whole command line, and the port it serves.
+    """
+    if command is None:
+        port = free_port()
+        argv = [sys.executable, "-m", "kvstore", "serve", "--port", str(port), *args]
+    else:
+        argv, port = list(command[0]), command[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "kvstore", "serve", "--port", str(port), *args],
+        argv,
         env=kvstore_env(env),
         cwd=cwd,
         stdout=subprocess.DEVNULL,

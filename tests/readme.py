@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -21,3 +22,20 @@ def block_after(marker: str, text: str | None = None) -> str:
 
 def mask_times(lines: list[str]) -> list[str]:
     return [TIME.sub("<time>", line) for line in lines]
+
+
+def sports_session(base_url: str) -> tuple[list[str], list[str]]:
+    """Runs the quick start's curl session against `base_url`: (what it printed, what the
+    README says it prints), times masked. Only the address differs from the README's."""
+    script = block_after("Then, in another terminal")
+    printed = block_after("Which prints").strip().splitlines()
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script.replace("localhost:5000", base_url)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # curl -s prints no newline after a body: put one after each JSON document.
+    lines = re.sub(r"\}(?=\{|\d)", "}\n", result.stdout).strip().splitlines()
+    return mask_times(lines), mask_times(printed)

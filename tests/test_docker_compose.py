@@ -90,7 +90,7 @@ def test_the_app_is_built_from_the_dockerfile_and_published(resolved: dict[str, 
 
 def test_the_dockerfile_runs_the_server_on_all_interfaces() -> None:
     lines = [line.strip() for line in (REPO / "Dockerfile").read_text().splitlines()]
-    assert "FROM python:3.11-slim" in lines
+    assert "FROM python:3.13-slim" in lines
     assert "RUN pip install -r requirements/base.txt" in lines
     assert 'CMD ["kvstore", "serve", "--host", "0.0.0.0"]' in lines
     ignored = (REPO / ".dockerignore").read_text().splitlines()
