@@ -1,8 +1,14 @@
-# The project's two commands: `make run` (install + serve on SQLite) and `make test` (install + full check).
+# The project's two commands: `make run` (install + serve on SQLite) and `make test` (install +
+# full check: lint, types, the suite on this host's Python and on Debian 13's Python 3.13).
 # Everything installs into ./.venv from the pinned files in requirements/; nothing relies on the system Python.
 
-PYTHON ?= python3.11
-VENV   := .venv
+# The newest of the supported Pythons on PATH that actually runs (a pyenv shim of a version
+# that is not selected is on PATH but fails); `make PYTHON=/path/to/python3.x` picks another.
+SUPPORTED_PYTHONS := python3.13 python3.12 python3.11
+ifndef PYTHON
+PYTHON := $(firstword $(foreach p,$(SUPPORTED_PYTHONS),$(shell $(p) -c 'print("$(p)")' 2>/dev/null)))
+endif
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
@@ -10,9 +16,10 @@ STAMP  := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test lint typecheck pytest spec bench clean browser lambda-venv lambda-package dynalite compose
+.PHONY: install requirements python run test pytest-debian13 lint typecheck pytest spec bench clean browser lambda-venv lambda-package dynalite compose
 
 $(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "kvstore needs python3.13, python3.12 or python3.11 on PATH, or make PYTHON=..." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 
@@ -21,6 +28,22 @@ $(STAMP): $(BIN)/python requirements/base.txt requirements/dev.txt pyproject.tom
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Which interpreter the targets use (tests/test_makefile.py checks the choice).
+python:
+	@echo $(PYTHON)
+
+# The pins, compiled from pyproject.toml's dependencies and groups (never edited by hand): the
+# runtime (the container image installs these), the test tools, and the Lambda package's.
+COMPILE := $(UV) pip compile --quiet --universal --python-version 3.11 pyproject.toml \
+	--custom-compile-command "make requirements"
+
+requirements: $(BIN)/python
+	$(COMPILE) -o requirements/base.txt
+	$(COMPILE) --group dev -c requirements/base.txt -o requirements/dev.txt
+	$(UV) pip compile --quiet pyproject.toml --group lambda -c requirements/dev.txt \
+		--python-version 3.13 --python-platform x86_64-manylinux2014 \
+		--custom-compile-command "make requirements" -o requirements/lambda.txt
 
 run: install
 	$(BIN)/kvstore serve --host $(HOST) --port $(PORT)
@@ -68,7 +91,12 @@ compose:
 pytest: install browser dynalite compose
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+# The suite again on Debian 13's Python 3.13, in a root scripts/debian13 builds and caches
+# (as root; elsewhere it prints why and skips this leg).
+pytest-debian13:
+	scripts/debian13 test
+
+test: lint typecheck pytest pytest-debian13
 
 spec: install
 	$(BIN)/kvstore spec --output swagger.yaml
@@ -89,28 +117,42 @@ bench: install
 
 # AWS Lambda (README "Deploy to AWS"). Zappa zips the whole environment it runs from, so it
 # runs from a lean one of its own: the runtime requirements plus Zappa, as manylinux2014 x86_64
-# wheels (what Lambda's python3.11 runs), never the dev tools of .venv.
-LAMBDA_VENV  := .venv-lambda
-LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
-STAGE        ?= dev
-LAMBDA_ZIP   ?= dist/kvstore-$(STAGE).zip
+# wheels, never the dev tools of .venv. The zip is built by the interpreter of Lambda's runtime
+# (zappa_settings.json's "runtime"), whose bytecode it carries: on a host without that Python,
+# inside the Debian 13 root of scripts/debian13, whose Python is the runtime's.
+LAMBDA_PYTHON := $(shell sed -n 's/.*"runtime": *"\(python3\.[0-9]*\)".*/\1/p' zappa_settings.json | head -1)
+LAMBDA_VENV   := $(VENV)-lambda
+LAMBDA_STAMP  := $(LAMBDA_VENV)/.installed
+STAGE         ?= dev
+LAMBDA_ZIP    ?= dist/kvstore-$(STAGE).zip
 
 $(LAMBDA_STAMP): requirements/lambda.txt | $(STAMP)
 	rm -rf $(LAMBDA_VENV)
-	$(UV) venv --quiet --python $(PYTHON) $(LAMBDA_VENV)
+	$(UV) venv --quiet --python $(LAMBDA_PYTHON) $(LAMBDA_VENV)
 	$(UV) pip install --quiet --python $(LAMBDA_VENV)/bin/python \
 		--python-platform x86_64-manylinux2014 -r requirements/lambda.txt
 	touch $@
 
 lambda-venv: $(LAMBDA_STAMP)
 
+ifeq ($(shell $(LAMBDA_PYTHON) -c 'print("yes")' 2>/dev/null),yes)
 # Builds the zip to deploy (`zappa deploy $(STAGE) --zip $(LAMBDA_ZIP)`), offline, with bytecode
 # Lambda can use as is (deploy/bytecode.py says why): `make lambda-package STAGE=prod`.
 lambda-package: $(LAMBDA_STAMP)
 	mkdir -p $(dir $(LAMBDA_ZIP))
-	VIRTUAL_ENV=$(CURDIR)/$(LAMBDA_VENV) PYTHONWARNINGS=ignore::UserWarning:_distutils_hack \
+	VIRTUAL_ENV=$(abspath $(LAMBDA_VENV)) PYTHONWARNINGS=ignore::UserWarning:_distutils_hack \
 		$(LAMBDA_VENV)/bin/zappa package $(STAGE) --output $(LAMBDA_ZIP)
-	$(BIN)/python deploy/bytecode.py $(LAMBDA_ZIP)
+	$(LAMBDA_VENV)/bin/python deploy/bytecode.py $(LAMBDA_ZIP)
+else
+# No $(LAMBDA_PYTHON) here: the same target, run in the Debian 13 root (as root), into dist/.
+LAMBDA_BUILD := dist/.kvstore-$(STAGE)-build.zip
+lambda-package:
+	@echo "no $(LAMBDA_PYTHON) on this host: building the package in the Debian 13 root"
+	mkdir -p dist $(dir $(LAMBDA_ZIP))
+	scripts/debian13 run make -s VENV=/opt/kvstore/venv STAGE=$(STAGE) \
+		LAMBDA_ZIP=$(LAMBDA_BUILD) lambda-package
+	mv $(LAMBDA_BUILD) $(LAMBDA_ZIP)
+endif
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(LAMBDA_VENV)

@@ -7,26 +7,42 @@ files (PEP 552) are used as they are, with no look at the source, which is right
 that is rebuilt whole on every change and never edited in place. They are compiled in a
 scratch copy, never beside the working tree's sources, where such files would go stale.
 
-The bytecode is for the interpreter that runs this script, so it must be Lambda's: 3.11.
+The bytecode is for the interpreter that runs this script, so it must be the one of Lambda's
+runtime, which zappa_settings.json names.
 """
 
 from __future__ import annotations
 
 import compileall
+import json
 import py_compile
+import re
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-LAMBDA_PYTHON = (3, 11)  # zappa_settings.json: "runtime": "python3.11"
+SETTINGS = Path(__file__).resolve().parent.parent / "zappa_settings.json"
+
+
+def lambda_python(settings: Path = SETTINGS) -> tuple[int, int]:
+    """The (major, minor) of the runtime every stage deploys, e.g. (3, 13) for python3.13."""
+    stages = json.loads(settings.read_text(encoding="utf-8"))
+    runtimes = {stage["runtime"] for stage in stages.values() if "runtime" in stage}
+    if len(runtimes) != 1:
+        raise SystemExit(f"zappa_settings.json: expected one runtime, found {sorted(runtimes)}")
+    match = re.fullmatch(r"python(\d+)\.(\d+)", runtimes.pop())
+    if match is None:
+        raise SystemExit("zappa_settings.json: the runtime is not a pythonX.Y")
+    return int(match[1]), int(match[2])
 
 
 def add_bytecode(zip_path: Path) -> int:
     """Compile every module in the zip and add its .pyc; returns how many were added."""
-    if sys.version_info[:2] != LAMBDA_PYTHON:
+    wanted = lambda_python()
+    if sys.version_info[:2] != wanted:
         raise SystemExit(
-            f"bytecode for python{LAMBDA_PYTHON[0]}.{LAMBDA_PYTHON[1]} needs that interpreter,"
+            f"bytecode for python{wanted[0]}.{wanted[1]} needs that interpreter,"
             f" not {sys.version.split()[0]}"
         )
     with tempfile.TemporaryDirectory(prefix="lambda-bytecode-") as scratch:

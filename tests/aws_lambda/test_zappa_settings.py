@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import pytest
 
+from deploy.bytecode import lambda_python
 from tests.aws_lambda.harness import zappa_settings_source, zappa_stage_settings
 
 STAGES = ("dev", "prod")
@@ -29,9 +29,14 @@ def test_stage_runs_the_app_on_dynamodb(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", STAGES)
-def test_runtime_is_the_interpreter_the_zip_is_built_with(name: str) -> None:
-    """Zappa packages the local interpreter's wheels (and deploy/bytecode.py its bytecode)."""
-    assert stage(name)["runtime"] == f"python{sys.version_info.major}.{sys.version_info.minor}"
+def test_runtime_is_supported_and_the_one_the_zip_is_built_for(name: str) -> None:
+    """python3.13 (Amazon Linux 2023): python3.11's Amazon Linux 2 runtime is deprecated.
+
+    Zappa packages the building interpreter's wheels and deploy/bytecode.py its bytecode, so
+    both read the runtime from this file: the Makefile builds with that interpreter.
+    """
+    assert stage(name)["runtime"] == "python3.13"
+    assert lambda_python() == (3, 13)
 
 
 @pytest.mark.parametrize("name", STAGES)

@@ -1,0 +1,1 @@
+"""Building the AWS Lambda package (`make lambda-package`)."""
