@@ -149,8 +149,7 @@ LAMBDA_BUILD := dist/.kvstore-$(STAGE)-build.zip
 lambda-package:
 	@echo "no $(LAMBDA_PYTHON) on this host: building the package in the Debian 13 root"
 	mkdir -p dist $(dir $(LAMBDA_ZIP))
-	scripts/debian13 run make -s VENV=/opt/kvstore/venv STAGE=$(STAGE) \
-		LAMBDA_ZIP=$(LAMBDA_BUILD) lambda-package
+	scripts/debian13 run make -s STAGE=$(STAGE) LAMBDA_ZIP=$(LAMBDA_BUILD) lambda-package
 	mv $(LAMBDA_BUILD) $(LAMBDA_ZIP)
 endif
 

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kvstore.datastores.base import (
-    Check,
+    ANY,
+    Condition,
     Datastore,
     Delete,
     EncodedWrite,
@@ -22,6 +23,8 @@ from kvstore.datastores.base import (
     JSONValue,
     Operation,
     Page,
+    Prepared,
+    PreparedOperations,
 )
 from kvstore.datastores.errors import DatastoreUnavailable
 
@@ -46,13 +49,17 @@ class DelegatingDatastore(Datastore):
         self.record("get", key)
         return self.inner.get(key)
 
-    def put(self, key: str, value: JSONValue, **conditions: Any) -> tuple[Item, bool]:
+    def put(self, key: str, value: JSONValue, **options: Any) -> tuple[Item, bool]:
         self.record("put", key)
-        return self.inner.put(key, value, **conditions)
+        return self.inner.put(key, value, **options)
 
-    def delete(self, key: str, *, if_version: int | None = None) -> bool:
+    def delete(self, key: str, *, condition: Condition = ANY) -> bool:
         self.record("delete", key)
-        return self.inner.delete(key, if_version=if_version)
+        return self.inner.delete(key, condition=condition)
+
+    def apply(self, operation: EncodedWrite | Delete) -> tuple[Item, bool] | bool:
+        self.record("put" if isinstance(operation, EncodedWrite) else "delete", operation.key)
+        return self.inner.apply(operation)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Item]:
         self.record("get_many")
@@ -62,7 +69,9 @@ class DelegatingDatastore(Datastore):
         self.record("list")
         return self.inner.list(**kwargs)
 
-    def transact(self, operations: Sequence[Operation]) -> builtins.list[Item | None]:
+    def transact(
+        self, operations: Sequence[Operation] | PreparedOperations
+    ) -> builtins.list[Item | None]:
         self.record("transact")
         return self.inner.transact(operations)
 
@@ -80,7 +89,7 @@ class DelegatingDatastore(Datastore):
     def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
         raise NotImplementedError
 
-    def _delete(self, key: str, if_version: int | None, now: float) -> bool:
+    def _delete(self, key: str, condition: Condition, now: float) -> bool:
         raise NotImplementedError
 
     def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
@@ -90,7 +99,7 @@ class DelegatingDatastore(Datastore):
         raise NotImplementedError
 
     def _transact(
-        self, operations: builtins.list[EncodedWrite | Delete | Check], now: float
+        self, operations: builtins.list[Prepared], now: float
     ) -> builtins.list[Item | None]:
         raise NotImplementedError
 

@@ -12,7 +12,7 @@ import json
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -20,10 +20,13 @@ from typing import Any, ClassVar
 import orjson
 
 from kvstore.datastores.errors import (
+    DatastoreError,
     InvalidCursor,
     InvalidKey,
+    InvalidOperation,
     InvalidRequest,
     InvalidValue,
+    TransactionFailed,
     ValueTooLarge,
 )
 
@@ -83,59 +86,84 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """A write's precondition; at most one of its fields is set."""
+    """What must hold of a key's current item for an operation to apply.
 
-    if_version: int | None = None
-    if_absent: bool = False
-    if_present: bool = False
+    The one shape of a precondition: built once at the edge (`If-Match` and `If-None-Match`,
+    the members of a batch or transaction operation) and carried unchanged to the backend,
+    which evaluates it atomically with the write. `version` implies that the key exists.
+    """
+
+    version: int | None = None
+    exists: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.version is not None:
+            validate_version(self.version)
+            if self.exists is False:
+                raise InvalidRequest("if_version and exists=false cannot both hold")
+
+    @classmethod
+    def from_fields(
+        cls, *, if_version: object = None, if_absent: bool = False, if_present: bool = False
+    ) -> Condition:
+        """A put's condition from its JSON members, of which at most one may be set."""
+        if sum((if_version is not None, if_absent, if_present)) > 1:
+            raise InvalidRequest("use at most one of if_version, if_absent and if_present")
+        if if_version is not None:
+            return cls(version=validate_version(if_version))
+        return ABSENT if if_absent else PRESENT if if_present else ANY
+
+    @property
+    def is_unconditional(self) -> bool:
+        return self.version is None and self.exists is None
 
     def holds(self, current: Item | None) -> bool:
-        if self.if_absent:
-            return current is None
-        if self.if_present:
-            return current is not None
-        if self.if_version is not None:
-            return current is not None and current.version == self.if_version
+        if self.version is not None:
+            return current is not None and current.version == self.version
+        if self.exists is not None:
+            return (current is not None) == self.exists
         return True
 
     def describe(self) -> str:
-        if self.if_absent:
-            return "the key already exists"
-        if self.if_present:
-            return "the key does not exist"
-        return f"the key is not at version {self.if_version}"
+        """Why the condition failed: the one wording of each failure."""
+        if self.version is not None:
+            return f"the key is not at version {self.version}"
+        return "the key does not exist" if self.exists else "the key already exists"
 
 
-UNCONDITIONAL = Condition()
+ANY = Condition()
+ABSENT = Condition(exists=False)
+PRESENT = Condition(exists=True)
+
+
+def at_version(version: int) -> Condition:
+    return Condition(version=version)
 
 
 @dataclass(frozen=True, slots=True)
 class Put:
-    """A write inside `transact`."""
+    """A write inside `transact` (and a batch)."""
 
     key: str
     value: JSONValue
     ttl: int | None = None
-    if_version: int | None = None
-    if_absent: bool = False
-    if_present: bool = False
+    condition: Condition = ANY
 
 
 @dataclass(frozen=True, slots=True)
 class Delete:
-    """A delete inside `transact`; deleting an absent key is a no-op unless `if_version` is set."""
+    """A delete; deleting an absent key is a no-op unless the condition says otherwise."""
 
     key: str
-    if_version: int | None = None
+    condition: Condition = ANY
 
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """A condition inside `transact` that writes nothing: `if_version` matches, `exists` holds."""
+    """A condition inside `transact` that writes nothing."""
 
     key: str
-    if_version: int | None = None
-    exists: bool | None = None
+    condition: Condition
 
 
 Operation = Put | Delete | Check
@@ -150,6 +178,19 @@ class EncodedWrite:
     value_json: str
     expires_at: float | None
     condition: Condition
+
+
+#: An operation validated by `Datastore.prepare`, as the backends receive it.
+Prepared = EncodedWrite | Delete | Check
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedOperations:
+    """Operations a datastore has validated (and values it has encoded), so nothing later
+    validates them again; `transact` and the batch route take them as they are."""
+
+    operations: tuple[Prepared, ...]
+    now: float
 
 
 #: Control characters a key may not hold (a regex scans in C; a per-character loop showed up
@@ -271,18 +312,38 @@ def decode_value(text: str) -> JSONValue:
     return json.loads(text)
 
 
-def failed_condition(op: EncodedWrite | Delete | Check, current: Item | None) -> str | None:
-    """Why a transaction operation's condition fails against `current`, or None if it holds.
+def failed_condition(op: Prepared, current: Item | None) -> str | None:
+    """Why an operation's condition fails against `current`, or None if it holds."""
+    return None if op.condition.holds(current) else op.condition.describe()
 
-    Shared by the backends that evaluate transactions themselves (memory, SQLite).
+
+def transact_under_lock(
+    operations: Sequence[Prepared],
+    current: Mapping[str, Item | None],
+    write: Callable[[EncodedWrite, Item | None], Item],
+    delete: Callable[[str], None],
+) -> builtins.list[Item | None]:
+    """A transaction for a backend that holds one lock over every key it reads (memory's
+    mutex, SQLite's `BEGIN IMMEDIATE`): every condition is checked on `current` before
+    anything is written, so a failure leaves nothing behind.
+
+    Raises:
+        TransactionFailed: naming the first operation whose condition does not hold.
     """
-    if isinstance(op, EncodedWrite):
-        return None if op.condition.holds(current) else op.condition.describe()
-    if op.if_version is not None and (current is None or current.version != op.if_version):
-        return f"the key is not at version {op.if_version}"
-    if isinstance(op, Check) and op.exists is not None and (current is not None) != op.exists:
-        return "the key does not exist" if op.exists else "the key already exists"
-    return None
+    for index, op in enumerate(operations):
+        reason = failed_condition(op, current[op.key])
+        if reason is not None:
+            raise TransactionFailed(index, reason)
+    results: builtins.list[Item | None] = []
+    for op in operations:
+        if isinstance(op, EncodedWrite):
+            results.append(write(op, current[op.key]))
+        elif isinstance(op, Delete):
+            delete(op.key)
+            results.append(None)
+        else:
+            results.append(current[op.key])
+    return results
 
 
 class Datastore(ABC):
@@ -309,14 +370,7 @@ class Datastore(ABC):
         return self._get(validate_key(key), self.clock())
 
     def put(
-        self,
-        key: str,
-        value: JSONValue,
-        *,
-        ttl: int | None = None,
-        if_version: int | None = None,
-        if_absent: bool = False,
-        if_present: bool = False,
+        self, key: str, value: JSONValue, *, ttl: int | None = None, condition: Condition = ANY
     ) -> tuple[Item, bool]:
         """Create or replace `key`; returns the stored item and whether it was created.
 
@@ -326,17 +380,25 @@ class Datastore(ABC):
             DatastoreUnavailable: the backend cannot be reached.
         """
         now = self.clock()
-        write = self.prepare_write(key, value, ttl, if_version, if_absent, if_present, now=now)
-        return self._put(write, now)
+        return self._put(self.prepare_write(Put(key, value, ttl, condition), now), now)
 
-    def delete(self, key: str, *, if_version: int | None = None) -> bool:
-        """Delete `key`; returns False when it did not exist.
+    def delete(self, key: str, *, condition: Condition = ANY) -> bool:
+        """Delete `key`; returns False when it did not exist (and the condition allowed that).
 
         Raises:
-            PreconditionFailed: `if_version` is given and the key is absent or at another version.
+            InvalidRequest: the condition requires the key to be absent.
+            PreconditionFailed: the condition does not hold; nothing was deleted.
         """
-        validate_key(key)
-        return self._delete(key, validate_version(if_version), self.clock())
+        if condition.exists is False:
+            raise InvalidRequest("a delete cannot require the key to be absent")
+        return self._delete(validate_key(key), condition, self.clock())
+
+    def apply(self, operation: EncodedWrite | Delete) -> tuple[Item, bool] | bool:
+        """Run one prepared write: `put`'s or `delete`'s answer, without validating again."""
+        now = self.clock()
+        if isinstance(operation, EncodedWrite):
+            return self._put(operation, now)
+        return self._delete(operation.key, operation.condition, now)
 
     def list(
         self, *, prefix: str = "", limit: int = DEFAULT_LIST_LIMIT, cursor: str | None = None
@@ -364,52 +426,58 @@ class Datastore(ABC):
             return {}
         return self._get_many(unique, self.clock())
 
-    def transact(self, operations: Sequence[Operation]) -> builtins.list[Item | None]:
+    def transact(
+        self, operations: Sequence[Operation] | PreparedOperations
+    ) -> builtins.list[Item | None]:
         """Apply every operation or none.
 
         Returns, per operation: the written item for a put, None for a delete, the current
         item (or None) for a check.
 
         Raises:
-            InvalidRequest: more than 100 operations, or a key named twice.
+            InvalidOperation: a bad operation, more than 100, or a key named twice.
             TransactionFailed: `index` is the first operation whose condition failed.
         """
-        ops = list(operations)
-        if not ops:
+        if not isinstance(operations, PreparedOperations):
+            operations = self.prepare(operations, unique_keys=True)
+        if not operations.operations:
             return []
-        if len(ops) > MAX_OPERATIONS:
-            raise InvalidRequest(f"a transaction holds at most {MAX_OPERATIONS} operations")
-        seen: set[str] = set()
+        return self._transact(builtins.list(operations.operations), operations.now)
+
+    def prepare(self, operations: Sequence[Operation], *, unique_keys: bool) -> PreparedOperations:
+        """Validate every operation (keys, values, TTLs) once, before any runs.
+
+        Raises:
+            InvalidOperation: naming the index of the first bad operation.
+        """
+        if len(operations) > MAX_OPERATIONS:
+            raise InvalidOperation(
+                None, f"at most {MAX_OPERATIONS} operations per request (got {len(operations)})"
+            )
         now = self.clock()
-        prepared: builtins.list[EncodedWrite | Delete | Check] = []
-        for index, op in enumerate(ops):
-            validate_key(op.key)
-            if op.key in seen:
-                raise InvalidRequest(f"operation {index}: key {op.key!r} appears more than once")
-            seen.add(op.key)
-            if isinstance(op, Put):
-                prepared.append(
-                    self.prepare_write(
-                        op.key,
-                        op.value,
-                        op.ttl,
-                        op.if_version,
-                        op.if_absent,
-                        op.if_present,
-                        now=now,
-                    )
+        seen: dict[str, int] = {}
+        prepared: builtins.list[Prepared] = []
+        for index, op in enumerate(operations):
+            try:
+                validate_key(op.key)
+                if isinstance(op, Put):
+                    prepared.append(self.prepare_write(op, now))
+                elif isinstance(op, Delete | Check):
+                    if isinstance(op, Delete) and op.condition.exists is False:
+                        raise InvalidRequest("a delete cannot require the key to be absent")
+                    if isinstance(op, Check) and op.condition.is_unconditional:
+                        raise InvalidRequest("a check needs 'if_version' or 'exists'")
+                    prepared.append(op)
+                else:
+                    raise InvalidRequest("unknown operation")
+            except DatastoreError as exc:
+                raise InvalidOperation(index, str(exc)) from None
+            if unique_keys and op.key in seen:
+                raise InvalidOperation(
+                    index, f"key {op.key!r} is already used by operation {seen[op.key]}"
                 )
-            elif isinstance(op, Delete):
-                validate_version(op.if_version)
-                prepared.append(op)
-            elif isinstance(op, Check):
-                validate_version(op.if_version)
-                if op.if_version is not None and op.exists is False:
-                    raise InvalidRequest(f"operation {index}: if_version and exists=false conflict")
-                prepared.append(op)
-            else:
-                raise InvalidRequest(f"operation {index}: unknown operation")
-        return self._transact(prepared, now)
+            seen[op.key] = index
+        return PreparedOperations(tuple(prepared), now)
 
     def check(self) -> None:
         """Raise DatastoreUnavailable when the backend cannot serve requests."""
@@ -420,29 +488,15 @@ class Datastore(ABC):
 
     # -- shared helpers ----------------------------------------------------------------------
 
-    def prepare_write(
-        self,
-        key: str,
-        value: JSONValue,
-        ttl: int | None,
-        if_version: int | None,
-        if_absent: bool,
-        if_present: bool,
-        *,
-        now: float,
-    ) -> EncodedWrite:
-        validate_key(key)
-        ttl = validate_ttl(ttl)
-        if_version = validate_version(if_version)
-        if sum((if_version is not None, bool(if_absent), bool(if_present))) > 1:
-            raise InvalidRequest("use at most one of if_version, if_absent and if_present")
-        text = encode_value(value, self.max_value_bytes)
+    def prepare_write(self, put: Put, now: float) -> EncodedWrite:
+        """A put validated and its value encoded: what `_put` and `_transact` receive."""
+        ttl = validate_ttl(put.ttl)
         return EncodedWrite(
-            key=key,
-            value=value,
-            value_json=text,
+            key=validate_key(put.key),
+            value=put.value,
+            value_json=encode_value(put.value, self.max_value_bytes),
             expires_at=None if ttl is None else now + ttl,
-            condition=Condition(if_version, bool(if_absent), bool(if_present)),
+            condition=put.condition,
         )
 
     @staticmethod
@@ -465,7 +519,7 @@ class Datastore(ABC):
     def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]: ...
 
     @abstractmethod
-    def _delete(self, key: str, if_version: int | None, now: float) -> bool: ...
+    def _delete(self, key: str, condition: Condition, now: float) -> bool: ...
 
     @abstractmethod
     def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page: ...
@@ -475,7 +529,7 @@ class Datastore(ABC):
 
     @abstractmethod
     def _transact(
-        self, operations: builtins.list[EncodedWrite | Delete | Check], now: float
+        self, operations: builtins.list[Prepared], now: float
     ) -> builtins.list[Item | None]: ...
 
     @abstractmethod

@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from kvstore.datastores.base import (
-    Check,
     Clock,
+    Condition,
     Datastore,
     Delete,
     EncodedWrite,
     Item,
     Page,
+    Prepared,
     decode_value,
     failed_condition,
     rfc3339,
@@ -303,20 +304,20 @@ class DynamoDBDatastore(Datastore):
     def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
         condition = write.condition
         try:
-            if condition.if_absent:
-                item = _stored(write, 1, now)
-                self._put_item(item, write.value_json, ABSENT, {":now": _n(now)})
-                return item, True
-            if condition.if_version is not None:
-                item = _stored(write, condition.if_version + 1, now)
+            if condition.version is not None:
+                item = _stored(write, condition.version + 1, now)
                 self._put_item(
                     item,
                     write.value_json,
                     f"#n = :ver AND {LIVE}",
-                    {":ver": _n(condition.if_version), ":now": _n(now)},
+                    {":ver": _n(condition.version), ":now": _n(now)},
                 )
                 return item, False
-            if condition.if_present:
+            if condition.exists is False:
+                item = _stored(write, 1, now)
+                self._put_item(item, write.value_json, ABSENT, {":now": _n(now)})
+                return item, True
+            if condition.exists:
                 version = self._update(write, now, f"attribute_exists(#k) AND {LIVE}")
                 return _stored(write, version, now), False
         except _ConditionFailed:
@@ -380,20 +381,25 @@ class DynamoDBDatastore(Datastore):
             )
         return int(response["Attributes"]["version"]["N"])
 
-    def _delete(self, key: str, if_version: int | None, now: float) -> bool:
+    def _delete(self, key: str, condition: Condition, now: float) -> bool:
         args: dict[str, Any] = {"TableName": self.table, "Key": {"key": _s(key)}}
-        if if_version is not None:
-            condition = f"#n = :ver AND {LIVE}"
-            args["ConditionExpression"] = condition
-            args.update(_expression(condition, {":ver": _n(if_version), ":now": _n(now)}))
+        if condition.version is not None:
+            expression = f"#n = :ver AND {LIVE}"
+            values = {":ver": _n(condition.version), ":now": _n(now)}
+        elif condition.exists:
+            expression, values = f"attribute_exists(#k) AND {LIVE}", {":now": _n(now)}
         else:
+            expression, values = "", {}
             args["ReturnValues"] = "ALL_OLD"
+        if expression:
+            args["ConditionExpression"] = expression
+            args.update(_expression(expression, values))
         try:
             with self._translated("DeleteItem"):
                 response = self.client.delete_item(**args)
         except _ConditionFailed:
-            raise PreconditionFailed(f"the key is not at version {if_version}") from None
-        if if_version is not None:
+            raise PreconditionFailed(condition.describe()) from None
+        if expression:
             return True
         old = response.get("Attributes")
         return old is not None and _is_live(old, now)  # an expired leftover counts as absent
@@ -479,7 +485,7 @@ class DynamoDBDatastore(Datastore):
         return found
 
     def _transact(
-        self, operations: builtins.list[EncodedWrite | Delete | Check], now: float
+        self, operations: builtins.list[Prepared], now: float
     ) -> builtins.list[Item | None]:
         """Read the keys, decide, then write with every item pinned to the state read.
 

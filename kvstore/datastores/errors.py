@@ -12,7 +12,19 @@ class InvalidRequest(DatastoreError):
 
 
 class InvalidKey(InvalidRequest):
-    """A key that breaks one of DESIGN.md's key rules; the message names the rule."""
+    """A key that breaks one of the key rules; the message names the rule."""
+
+
+class InvalidOperation(InvalidRequest):
+    """An operation of a transaction or batch that can never succeed; nothing ran.
+
+    `index` is the operation's position, or None when the list as a whole is refused.
+    """
+
+    def __init__(self, index: int | None, reason: str) -> None:
+        super().__init__(reason if index is None else f"operation {index}: {reason}")
+        self.index = index
+        self.reason = reason
 
 
 class InvalidValue(InvalidRequest):

@@ -7,16 +7,16 @@ import threading
 from typing import Any
 
 from kvstore.datastores.base import (
-    Check,
+    Condition,
     Datastore,
-    Delete,
     EncodedWrite,
     Item,
     Page,
-    failed_condition,
+    Prepared,
+    transact_under_lock,
 )
 from kvstore.datastores.cursor import decode_cursor, encode_cursor, prefix_upper_bound
-from kvstore.datastores.errors import PreconditionFailed, TransactionFailed
+from kvstore.datastores.errors import PreconditionFailed
 
 
 class MemoryDatastore(Datastore):
@@ -66,11 +66,11 @@ class MemoryDatastore(Datastore):
         with self._lock:
             return self._apply_write(write, now)
 
-    def _delete(self, key: str, if_version: int | None, now: float) -> bool:
+    def _delete(self, key: str, condition: Condition, now: float) -> bool:
         with self._lock:
             current = self._live(key, now)
-            if if_version is not None and (current is None or current.version != if_version):
-                raise PreconditionFailed(f"the key is not at version {if_version}")
+            if not condition.holds(current):
+                raise PreconditionFailed(condition.describe())
             if current is None:
                 return False
             self._forget(key)
@@ -107,27 +107,15 @@ class MemoryDatastore(Datastore):
             found = {key: self._live(key, now) for key in keys}
         return {key: item for key, item in found.items() if item is not None}
 
-    def _transact(
-        self, operations: list[EncodedWrite | Delete | Check], now: float
-    ) -> list[Item | None]:
+    def _transact(self, operations: list[Prepared], now: float) -> list[Item | None]:
+        def write(op: EncodedWrite, current: Item | None) -> Item:
+            item = self.next_item(op, current, now)
+            self._store(item)
+            return item
+
         with self._lock:
             current = {op.key: self._live(op.key, now) for op in operations}
-            for index, op in enumerate(operations):
-                reason = failed_condition(op, current[op.key])
-                if reason is not None:
-                    raise TransactionFailed(index, reason)
-            results: list[Item | None] = []
-            for op in operations:
-                if isinstance(op, EncodedWrite):
-                    item = self.next_item(op, current[op.key], now)
-                    self._store(item)
-                    results.append(item)
-                elif isinstance(op, Delete):
-                    self._forget(op.key)
-                    results.append(None)
-                else:
-                    results.append(current[op.key])
-            return results
+            return transact_under_lock(operations, current, write, self._forget)
 
     def _check(self) -> None:
         return None

@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from kvstore.datastores.base import (
-    Check,
+    Condition,
     Datastore,
-    Delete,
     EncodedWrite,
     Item,
     Page,
+    Prepared,
     decode_value,
-    failed_condition,
+    transact_under_lock,
 )
 from kvstore.datastores.cursor import decode_cursor, encode_cursor, prefix_upper_bound
-from kvstore.datastores.errors import DatastoreUnavailable, PreconditionFailed, TransactionFailed
+from kvstore.datastores.errors import DatastoreUnavailable, PreconditionFailed
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -178,11 +178,11 @@ class SQLiteDatastore(Datastore):
                 raise PreconditionFailed(write.condition.describe())
             return self._write(conn, write, current, now), current is None
 
-    def _delete(self, key: str, if_version: int | None, now: float) -> bool:
+    def _delete(self, key: str, condition: Condition, now: float) -> bool:
         with self._write_transaction() as conn:
             current = self._current(conn, key, now)
-            if if_version is not None and (current is None or current.version != if_version):
-                raise PreconditionFailed(f"the key is not at version {if_version}")
+            if not condition.holds(current):
+                raise PreconditionFailed(condition.describe())
             # An expired row is deleted too, but counts as absent.
             conn.execute("DELETE FROM kv WHERE key = ?", (key,))
             return current is not None
@@ -221,25 +221,17 @@ class SQLiteDatastore(Datastore):
                 found.update((row[0], _item(row)) for row in rows)
         return found
 
-    def _transact(
-        self, operations: list[EncodedWrite | Delete | Check], now: float
-    ) -> list[Item | None]:
+    def _transact(self, operations: list[Prepared], now: float) -> list[Item | None]:
         with self._write_transaction() as conn:
+
+            def write(op: EncodedWrite, before: Item | None) -> Item:
+                return self._write(conn, op, before, now)
+
+            def delete(key: str) -> None:
+                conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+
             current = {op.key: self._current(conn, op.key, now) for op in operations}
-            for index, op in enumerate(operations):
-                reason = failed_condition(op, current[op.key])
-                if reason is not None:
-                    raise TransactionFailed(index, reason)
-            results: list[Item | None] = []
-            for op in operations:
-                if isinstance(op, EncodedWrite):
-                    results.append(self._write(conn, op, current[op.key], now))
-                elif isinstance(op, Delete):
-                    conn.execute("DELETE FROM kv WHERE key = ?", (op.key,))
-                    results.append(None)
-                else:
-                    results.append(current[op.key])
-            return results
+            return transact_under_lock(operations, current, write, delete)
 
     def _check(self) -> None:
         with self._translated() as conn:

@@ -11,7 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kvstore.datastores.base import MAX_KEY_BYTES, Check, Datastore, Delete, Put
+from kvstore.datastores.base import (
+    ABSENT,
+    MAX_KEY_BYTES,
+    PRESENT,
+    Check,
+    Condition,
+    Datastore,
+    Delete,
+    Put,
+    at_version,
+)
 from kvstore.datastores.errors import (
     InvalidCursor,
     InvalidKey,
@@ -186,38 +196,41 @@ def test_invalid_ttl_is_refused(datastore: Datastore, ttl: object) -> None:
 
 def test_conflicting_preconditions_are_refused(datastore: Datastore) -> None:
     with pytest.raises(InvalidRequest):
-        datastore.put("k", 1, if_absent=True, if_version=1)
+        Condition.from_fields(if_absent=True, if_version=1)
     with pytest.raises(InvalidRequest):
-        datastore.put("k", 1, if_version=0)
+        datastore.put("k", 1, condition=at_version(0))
+    with pytest.raises(InvalidRequest):
+        datastore.delete("k", condition=ABSENT)
+    assert datastore.get("k") is None
 
 
 # -- preconditions ---------------------------------------------------------------------------
 
 
 def test_if_absent(datastore: Datastore) -> None:
-    item, created = datastore.put("k", 1, if_absent=True)
+    item, created = datastore.put("k", 1, condition=ABSENT)
     assert created
     with pytest.raises(PreconditionFailed):
-        datastore.put("k", 2, if_absent=True)
+        datastore.put("k", 2, condition=ABSENT)
     assert datastore.get("k") == item
 
 
 def test_if_present(datastore: Datastore) -> None:
     with pytest.raises(PreconditionFailed):
-        datastore.put("k", 1, if_present=True)
+        datastore.put("k", 1, condition=PRESENT)
     assert datastore.get("k") is None
     datastore.put("k", 1)
-    item, created = datastore.put("k", 2, if_present=True)
+    item, created = datastore.put("k", 2, condition=PRESENT)
     assert (created, item.version, item.value) == (False, 2, 2)
 
 
 def test_if_version(datastore: Datastore) -> None:
     with pytest.raises(PreconditionFailed):
-        datastore.put("k", 1, if_version=1)
+        datastore.put("k", 1, condition=at_version(1))
     datastore.put("k", 1)
     with pytest.raises(PreconditionFailed):
-        datastore.put("k", 2, if_version=2)
-    item, _ = datastore.put("k", 2, if_version=1)
+        datastore.put("k", 2, condition=at_version(2))
+    item, _ = datastore.put("k", 2, condition=at_version(1))
     assert item.version == 2
     stored = datastore.get("k")
     assert stored is not None
@@ -234,13 +247,13 @@ def test_delete(datastore: Datastore) -> None:
 
 def test_delete_if_version(datastore: Datastore) -> None:
     with pytest.raises(PreconditionFailed):
-        datastore.delete("k", if_version=1)
+        datastore.delete("k", condition=at_version(1))
     datastore.put("k", 1)
     datastore.put("k", 2)
     with pytest.raises(PreconditionFailed):
-        datastore.delete("k", if_version=1)
+        datastore.delete("k", condition=at_version(1))
     assert datastore.get("k") is not None
-    assert datastore.delete("k", if_version=2) is True
+    assert datastore.delete("k", condition=at_version(2)) is True
     assert datastore.get("k") is None
 
 
@@ -277,12 +290,12 @@ def test_expired_item_is_absent_for_preconditions(datastore: Datastore, clock: F
     datastore.put("t", 1, ttl=5)
     clock.advance(5)
     with pytest.raises(PreconditionFailed):
-        datastore.put("t", 2, if_present=True)
+        datastore.put("t", 2, condition=PRESENT)
     with pytest.raises(PreconditionFailed):
-        datastore.put("t", 2, if_version=1)
+        datastore.put("t", 2, condition=at_version(1))
     with pytest.raises(PreconditionFailed):
-        datastore.delete("t", if_version=1)
-    item, created = datastore.put("t", 2, if_absent=True)
+        datastore.delete("t", condition=at_version(1))
+    item, created = datastore.put("t", 2, condition=ABSENT)
     assert (created, item.version, item.expires_at) == (True, 1, None)
 
 
@@ -406,7 +419,7 @@ def test_transact_all_or_nothing(datastore: Datastore) -> None:
     datastore.put("a", 1)
     datastore.put("b", 1)
     with pytest.raises(TransactionFailed) as failure:
-        datastore.transact([Put("a", 2), Delete("b"), Put("c", 3, if_version=4)])
+        datastore.transact([Put("a", 2), Delete("b"), Put("c", 3, condition=at_version(4))])
     assert failure.value.index == 2
     a, b = datastore.get("a"), datastore.get("b")
     assert a is not None
@@ -422,11 +435,11 @@ def test_transact_applies_every_operation(datastore: Datastore) -> None:
     datastore.put("c", "checked")
     results = datastore.transact(
         [
-            Put("a", 2, if_version=1),
+            Put("a", 2, condition=at_version(1)),
             Delete("b"),
-            Check("c", if_version=1),
+            Check("c", at_version(1)),
             Put("d", 4, ttl=60),
-            Check("e", exists=False),
+            Check("e", ABSENT),
         ]
     )
     put_a, deleted_b, checked_c, put_d, checked_e = results
@@ -448,12 +461,12 @@ def test_transact_applies_every_operation(datastore: Datastore) -> None:
 @pytest.mark.parametrize(
     ("operation", "reason"),
     [
-        (Check("a", exists=False), "exists"),
-        (Check("missing", exists=True), "does not exist"),
-        (Check("a", if_version=9), "version 9"),
-        (Put("a", 1, if_absent=True), "exists"),
-        (Put("missing", 1, if_present=True), "does not exist"),
-        (Delete("a", if_version=9), "version 9"),
+        (Check("a", ABSENT), "exists"),
+        (Check("missing", PRESENT), "does not exist"),
+        (Check("a", at_version(9)), "version 9"),
+        (Put("a", 1, condition=ABSENT), "exists"),
+        (Put("missing", 1, condition=PRESENT), "does not exist"),
+        (Delete("a", condition=at_version(9)), "version 9"),
     ],
 )
 def test_transact_failed_condition_names_index(
@@ -484,7 +497,7 @@ def test_transact_treats_expired_as_absent(datastore: Datastore, clock: FakeCloc
     require(datastore, "transactions")
     datastore.put("t", 1, ttl=5)
     clock.advance(6)
-    (item,) = datastore.transact([Put("t", 2, if_absent=True)])
+    (item,) = datastore.transact([Put("t", 2, condition=ABSENT)])
     assert item is not None
     assert item.version == 1
 
@@ -505,7 +518,7 @@ def test_concurrent_conditional_writes_lose_nothing(datastore: Datastore) -> Non
             current = datastore.get("counter")
             assert current is not None
             try:
-                datastore.put("counter", current.value + 1, if_version=current.version)
+                datastore.put("counter", current.value + 1, condition=at_version(current.version))
             except PreconditionFailed:
                 continue
             done += 1
@@ -526,7 +539,7 @@ def test_concurrent_creates_have_one_winner(datastore: Datastore) -> None:
     def create(i: int) -> bool:
         start.wait(timeout=10)
         try:
-            datastore.put("once", i, if_absent=True)
+            datastore.put("once", i, condition=ABSENT)
         except PreconditionFailed:
             return False
         return True

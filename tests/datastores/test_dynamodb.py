@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
-from kvstore.datastores.base import Check, Put
+from kvstore.datastores.base import ABSENT, PRESENT, Check, Condition, Put, at_version
 from kvstore.datastores.dynamodb import (
     BATCH_GET_ATTEMPTS,
     CONNECT_TIMEOUT_S,
@@ -91,11 +91,11 @@ def test_every_single_key_operation_is_one_request(
         lambda: store.put("k", 1),  # create
         lambda: store.put("k", 2),  # replace
         lambda: store.get("k"),  # hit
-        lambda: store.put("k", 3, if_version=2),
-        lambda: store.put("k", 4, if_present=True),
-        lambda: store.put("other", 1, if_absent=True, ttl=60),
+        lambda: store.put("k", 3, condition=at_version(2)),
+        lambda: store.put("k", 4, condition=PRESENT),
+        lambda: store.put("other", 1, condition=ABSENT, ttl=60),
         lambda: store.delete("other"),
-        lambda: store.delete("k", if_version=4),
+        lambda: store.delete("k", condition=at_version(4)),
         lambda: store.delete("k"),  # already gone
     ]
     for call in calls:
@@ -104,20 +104,14 @@ def test_every_single_key_operation_is_one_request(
         assert requests_of.total() == 1, requests_of.sent
 
 
-@pytest.mark.parametrize(
-    "failing",
-    [
-        {"if_absent": True},
-        {"if_version": 7},
-    ],
-)
+@pytest.mark.parametrize("failing", [ABSENT, at_version(7)])
 def test_a_failed_precondition_is_one_request_too(
-    store: DynamoDBDatastore, requests_of: Requests, failing: dict[str, Any]
+    store: DynamoDBDatastore, requests_of: Requests, failing: Condition
 ) -> None:
     store.put("k", 1)
     requests_of.reset()
     with pytest.raises(PreconditionFailed):
-        store.put("k", 2, **failing)
+        store.put("k", 2, condition=failing)
     assert requests_of.total() == 1
 
 
@@ -183,7 +177,7 @@ def test_expired_items_stay_in_the_table_but_are_gone_everywhere(
     assert store.get("short") is None
     assert [item.key for item in store.list().items] == ["long"]
     assert set(store.get_many(["short", "long"])) == {"long"}
-    item, created = store.put("short", "again", if_absent=True)
+    item, created = store.put("short", "again", condition=ABSENT)
     assert created
     assert item.version == 1
 
@@ -302,7 +296,7 @@ def test_a_condition_broken_by_a_concurrent_writer_fails_at_its_index(
     moto_store.put("k", "mine")
     _write_between_read_and_transaction(moto_store, "k")
     with pytest.raises(TransactionFailed) as caught:
-        moto_store.transact([Put("a", 2), Check("k", if_version=1)])
+        moto_store.transact([Put("a", 2), Check("k", at_version(1))])
     assert caught.value.index == 1
     a = moto_store.get("a")
     assert a is not None

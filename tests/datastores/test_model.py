@@ -28,13 +28,16 @@ from hypothesis.stateful import (
 )
 
 from kvstore.datastores.base import (
+    ABSENT,
     MAX_TTL_SECONDS,
+    PRESENT,
     Check,
     Datastore,
     Delete,
     Item,
     Operation,
     Put,
+    at_version,
     rfc3339,
 )
 from kvstore.datastores.errors import PreconditionFailed, TransactionFailed
@@ -167,13 +170,14 @@ class DatastoreVsDict(RuleBasedStateMachine):
         if kind == "if_version":
             version = max(1, (current.version if current else 1) + offset)
             holds = current is not None and current.version == version
-            arguments: dict[str, Any] = {"if_version": version}
+            condition = at_version(version)
         elif kind == "if_absent":
-            holds, arguments = current is None, {"if_absent": True}
+            holds, condition = current is None, ABSENT
         else:
-            holds, arguments = current is not None, {"if_present": True}
+            holds, condition = current is not None, PRESENT
+        arguments = {"condition": condition}
         try:
-            item, created = self.store.put(key, value, ttl=ttl, **arguments)
+            item, created = self.store.put(key, value, ttl=ttl, condition=condition)
         except PreconditionFailed:
             assert not holds, f"put {key!r} {arguments} refused, but the condition holds"
             return
@@ -192,7 +196,7 @@ class DatastoreVsDict(RuleBasedStateMachine):
         version = max(1, (current.version if current else 1) + offset)
         holds = current is not None and current.version == version
         try:
-            deleted = self.store.delete(key, if_version=version)
+            deleted = self.store.delete(key, condition=at_version(version))
         except PreconditionFailed:
             assert not holds
             return
@@ -261,15 +265,15 @@ class DatastoreVsDict(RuleBasedStateMachine):
             if kind == "put":
                 operations.append(Put(key, value))
             elif kind == "put_if_version":
-                operations.append(Put(key, value, if_version=version))
+                operations.append(Put(key, value, condition=at_version(version)))
                 holds = current is not None and current.version == version
             elif kind == "delete":
                 operations.append(Delete(key))
             elif kind == "check_absent":
-                operations.append(Check(key, exists=False))
+                operations.append(Check(key, ABSENT))
                 holds = current is None
             else:
-                operations.append(Check(key, if_version=version))
+                operations.append(Check(key, at_version(version)))
                 holds = current is not None and current.version == version
             if not holds and failing is None:
                 failing = index

@@ -20,9 +20,16 @@ from flask_restx import Namespace, Resource, fields
 from kvstore.api.v1.executor import app_executor
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.models import AnyJSON, NullableInteger, item_model, problem_model
-from kvstore.api.v1.operations import BatchOperation, body_limit, parse_batch
+from kvstore.api.v1.operations import BatchPlan, body_limit, parse_batch
 from kvstore.auth import require_write_access
-from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS, Datastore, Item
+from kvstore.datastores.base import (
+    MAX_OPERATIONS,
+    MAX_TTL_SECONDS,
+    Datastore,
+    Delete,
+    EncodedWrite,
+    Item,
+)
 from kvstore.errors import Problem, problem_from_exception
 from kvstore.store import current_datastore
 
@@ -89,46 +96,33 @@ def _failed(exc: BaseException) -> dict[str, Any]:
     return {"status": problem.status, "error": problem.to_dict()}
 
 
-def _write(datastore: Datastore, op: BatchOperation) -> dict[str, Any]:
-    if op.op == "put":
-        item, created = datastore.put(
-            op.key,
-            op.value,
-            ttl=op.ttl,
-            if_version=op.if_version,
-            if_absent=op.if_absent,
-            if_present=op.if_present,
-        )
+def _write(datastore: Datastore, op: EncodedWrite | Delete) -> dict[str, Any]:
+    outcome = datastore.apply(op)
+    if isinstance(outcome, tuple):
+        item, created = outcome
         return {"status": 201 if created else 200, "item": item.to_dict()}
-    if datastore.delete(op.key, if_version=op.if_version):
-        return {"status": 204}
-    return _found(None, op.key)
+    return {"status": 204} if outcome else _found(None, op.key)
 
 
 def run_batch(
-    datastore: Datastore, operations: list[BatchOperation], executor: ThreadPoolExecutor
+    datastore: Datastore, plan: BatchPlan, executor: ThreadPoolExecutor
 ) -> list[dict[str, Any]]:
     """Run the operations concurrently; one result per operation, in their order."""
-    reads = [index for index, op in enumerate(operations) if op.op == "get"]
     read_future: Future[dict[str, Item]] | None = None
-    if reads:
-        read_future = executor.submit(datastore.get_many, [operations[i].key for i in reads])
+    if plan.gets:
+        read_future = executor.submit(datastore.get_many, [key for _, key in plan.gets])
     writes: dict[int, Future[dict[str, Any]]] = {
-        index: executor.submit(_write, datastore, op)
-        for index, op in enumerate(operations)
-        if op.op != "get"
+        index: executor.submit(_write, datastore, op) for index, op in plan.writes
     }
     pending: list[Future[Any]] = list(writes.values())
     if read_future is not None:
         pending.append(read_future)
     wait(pending)
-
-    results: list[dict[str, Any]] = [{} for _ in operations]
+    results: list[dict[str, Any]] = [{} for _ in range(plan.size)]
     if read_future is not None:
         error = read_future.exception()
         found = {} if error is not None else read_future.result()
-        for index in reads:
-            key = operations[index].key
+        for index, key in plan.gets:
             results[index] = _failed(error) if error is not None else _found(found.get(key), key)
     for index, future in writes.items():
         error = future.exception()
@@ -149,7 +143,7 @@ class Batch(Resource):  # type: ignore[misc]
     def post(self) -> Response:
         """Run up to 100 independent get/put/delete operations concurrently (not atomic)."""
         datastore = current_datastore()
-        operations = parse_batch(read_json_body(body_limit(max_value_bytes())), datastore)
-        require_write_access(any(op.op != "get" for op in operations))
+        plan = parse_batch(read_json_body(body_limit(max_value_bytes())), datastore)
+        require_write_access(bool(plan.writes))
         executor = app_executor(current_app._get_current_object())  # type: ignore[attr-defined]
-        return json_response({"results": run_batch(datastore, operations, executor)})
+        return json_response({"results": run_batch(datastore, plan, executor)})

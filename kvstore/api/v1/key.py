@@ -19,8 +19,8 @@ from kvstore.api.v1.http import (
     require_object,
 )
 from kvstore.api.v1.models import create_model, item_model, page_model, problem_model, put_model
-from kvstore.api.v1.preconditions import not_modified, write_precondition
-from kvstore.datastores.base import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Item
+from kvstore.api.v1.preconditions import not_modified, write_condition
+from kvstore.datastores.base import ABSENT, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Item
 from kvstore.datastores.errors import PreconditionFailed
 from kvstore.errors import Problem
 from kvstore.store import current_datastore
@@ -91,7 +91,7 @@ class KeyList(Resource):  # type: ignore[misc]
         )
         try:
             item, _ = current_datastore().put(
-                body["key"], body["value"], ttl=body.get("ttl"), if_absent=True
+                body["key"], body["value"], ttl=body.get("ttl"), condition=ABSENT
             )
         except PreconditionFailed:
             raise Problem(409, f"key {body['key']!r} already exists", slug="key-exists") from None
@@ -128,15 +128,10 @@ class KeyItem(Resource):  # type: ignore[misc]
     @ns.response(422, "Invalid body", problem_model)
     def put(self, key: str) -> Response:
         """Create or replace; `If-Match: "<version>"`, `If-Match: *`, `If-None-Match: *`."""
-        condition = write_precondition()
+        condition = write_condition()
         body = require_object(read_json_body(_body_limit()), {"value", "ttl"}, {"value"})
         item, created = current_datastore().put(
-            key,
-            body["value"],
-            ttl=body.get("ttl"),
-            if_version=condition.if_version,
-            if_absent=condition.if_absent,
-            if_present=condition.if_present,
+            key, body["value"], ttl=body.get("ttl"), condition=condition
         )
         return _write_response(item, created)
 
@@ -146,20 +141,11 @@ class KeyItem(Resource):  # type: ignore[misc]
     @ns.response(412, "Precondition failed", problem_model)
     def delete(self, key: str) -> Response:
         """Delete a key; honours `If-Match`."""
-        condition = write_precondition()
-        if condition.if_absent:
+        condition = write_condition()
+        if condition is ABSENT:
             raise Problem(
                 400, "If-None-Match makes no sense on DELETE", slug="invalid-precondition"
             )
-        datastore = current_datastore()
-        if condition.if_present:
-            deleted = datastore.delete(key)
-            if not deleted:
-                raise Problem(
-                    412, "precondition failed: the key does not exist", slug="precondition-failed"
-                )
-        else:
-            deleted = datastore.delete(key, if_version=condition.if_version)
-        if not deleted:
+        if not current_datastore().delete(key, condition=condition):
             raise Problem(404, f"key {key!r} not found", slug="key-not-found")
         return empty_response(204)

@@ -14,16 +14,21 @@ from typing import Any
 
 from kvstore.api.v1.http import require_object
 from kvstore.datastores.base import (
+    ANY,
     MAX_OPERATIONS,
     Check,
+    Condition,
     Datastore,
     Delete,
+    EncodedWrite,
     Operation,
+    PreparedOperations,
     Put,
+    at_version,
     validate_key,
     validate_version,
 )
-from kvstore.datastores.errors import DatastoreError
+from kvstore.datastores.errors import DatastoreError, InvalidOperation, InvalidRequest
 from kvstore.errors import Problem
 
 #: Allowed members of each kind of operation; `op` and `key` are always required.
@@ -50,16 +55,13 @@ def body_limit(max_value_bytes: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class BatchOperation:
-    """One validated operation of a batch; `value` and the conditions matter only for a put."""
+class BatchPlan:
+    """A validated batch: its gets, and its writes as the datastore prepared them, each with
+    its position in the request."""
 
-    op: str
-    key: str
-    value: Any = None
-    ttl: int | None = None
-    if_version: int | None = None
-    if_absent: bool = False
-    if_present: bool = False
+    size: int
+    gets: list[tuple[int, str]]
+    writes: list[tuple[int, EncodedWrite | Delete]]
 
 
 def invalid(index: int, detail: str) -> Problem:
@@ -98,102 +100,82 @@ def _kind(index: int, raw: dict[str, Any], members: Mapping[str, Collection[str]
     return op
 
 
-def _flag(index: int, raw: dict[str, Any], name: str) -> bool:
+def _flag(raw: dict[str, Any], name: str) -> bool:
     value = raw.get(name, False)
     if not isinstance(value, bool):
-        raise invalid(index, f"{name} must be true or false")
+        raise InvalidRequest(f"{name} must be true or false")
     return value
 
 
-def _validated_put(index: int, raw: dict[str, Any], datastore: Datastore) -> Put:
-    put = Put(
-        key=raw["key"],
-        value=raw["value"],
-        ttl=raw.get("ttl"),
-        if_version=raw.get("if_version"),
-        if_absent=_flag(index, raw, "if_absent"),
-        if_present=_flag(index, raw, "if_present"),
-    )
-    # The datastore's own rules (key, ttl, value size, one condition at most); the encoded
-    # result is thrown away, only the verdict matters here.
-    datastore.prepare_write(
-        put.key,
-        put.value,
-        put.ttl,
-        put.if_version,
-        put.if_absent,
-        put.if_present,
-        now=datastore.clock(),
-    )
-    return put
-
-
-def _validated_delete(raw: dict[str, Any]) -> Delete:
-    return Delete(key=validate_key(raw["key"]), if_version=validate_version(raw.get("if_version")))
-
-
-def parse_batch(body: Any, datastore: Datastore) -> list[BatchOperation]:
-    """Validate a batch body; raises Problem(422) naming the first bad operation."""
-    parsed: list[BatchOperation] = []
-    for index, raw in enumerate(operation_objects(body)):
-        op = _kind(index, raw, BATCH_MEMBERS)
-        try:
-            if op == "get":
-                parsed.append(BatchOperation("get", validate_key(raw["key"])))
-            elif op == "delete":
-                delete = _validated_delete(raw)
-                parsed.append(BatchOperation("delete", delete.key, if_version=delete.if_version))
-            else:
-                put = _validated_put(index, raw, datastore)
-                parsed.append(
-                    BatchOperation(
-                        "put",
-                        put.key,
-                        put.value,
-                        put.ttl,
-                        put.if_version,
-                        put.if_absent,
-                        put.if_present,
-                    )
-                )
-        except DatastoreError as exc:
-            raise invalid(index, str(exc)) from None
-    return parsed
-
-
-def parse_txn(body: Any, datastore: Datastore) -> list[Operation]:
-    """Validate a transaction body; a key may appear once. Raises Problem(422) with `index`."""
-    parsed: list[Operation] = []
-    seen: dict[str, int] = {}
-    for index, raw in enumerate(operation_objects(body)):
-        op = _kind(index, raw, TXN_MEMBERS)
-        try:
-            operation: Operation
-            if op == "put":
-                operation = _validated_put(index, raw, datastore)
-            elif op == "delete":
-                operation = _validated_delete(raw)
-            else:
-                operation = _validated_check(index, raw)
-        except DatastoreError as exc:
-            raise invalid(index, str(exc)) from None
-        if operation.key in seen:
-            raise invalid(
-                index, f"key {operation.key!r} is already used by operation {seen[operation.key]}"
-            )
-        seen[operation.key] = index
-        parsed.append(operation)
-    return parsed
-
-
-def _validated_check(index: int, raw: dict[str, Any]) -> Check:
-    key = validate_key(raw["key"])
-    if_version = validate_version(raw.get("if_version"))
+def _operation(op: str, raw: dict[str, Any]) -> Operation:
+    """The datastore operation a JSON object describes; its condition built here, once."""
+    if op == "put":
+        condition = Condition.from_fields(
+            if_version=raw.get("if_version"),
+            if_absent=_flag(raw, "if_absent"),
+            if_present=_flag(raw, "if_present"),
+        )
+        return Put(raw["key"], raw["value"], raw.get("ttl"), condition)
+    version = validate_version(raw.get("if_version"))
+    if op == "delete":
+        return Delete(raw["key"], ANY if version is None else at_version(version))
     exists = raw.get("exists")
     if exists is not None and not isinstance(exists, bool):
-        raise invalid(index, "exists must be true or false")
-    if if_version is None and exists is None:
-        raise invalid(index, "a check needs 'if_version' or 'exists'")
-    if if_version is not None and exists is False:
-        raise invalid(index, "if_version and exists=false cannot both hold")
-    return Check(key=key, if_version=if_version, exists=exists)
+        raise InvalidRequest("exists must be true or false")
+    return Check(raw["key"], Condition(version=version, exists=exists))
+
+
+def _operations(body: Any, members: Mapping[str, Collection[str]]) -> list[tuple[str, Any]]:
+    parsed: list[tuple[str, Any]] = []
+    for index, raw in enumerate(operation_objects(body)):
+        op = _kind(index, raw, members)
+        try:
+            parsed.append((op, raw["key"] if op == "get" else _operation(op, raw)))
+        except DatastoreError as exc:
+            raise invalid(index, str(exc)) from None
+    return parsed
+
+
+def _prepare(
+    datastore: Datastore,
+    operations: list[Operation],
+    *,
+    unique_keys: bool,
+    positions: list[int] | None = None,
+) -> PreparedOperations:
+    """The datastore's validation of the operations; its verdict as a 422 naming the index
+    in the request (`positions` maps the operations' indexes to the request's)."""
+    try:
+        return datastore.prepare(operations, unique_keys=unique_keys)
+    except InvalidOperation as exc:
+        if exc.index is None:
+            raise Problem(422, exc.reason, slug="invalid-request") from None
+        index = exc.index if positions is None else positions[exc.index]
+        raise invalid(index, exc.reason) from None
+
+
+def parse_batch(body: Any, datastore: Datastore) -> BatchPlan:
+    """Validate a batch body; raises Problem(422) naming the first bad operation."""
+    parsed = _operations(body, BATCH_MEMBERS)
+    gets: list[tuple[int, str]] = []
+    for index, (op, key) in enumerate(parsed):
+        if op == "get":
+            try:
+                gets.append((index, validate_key(key)))
+            except DatastoreError as exc:
+                raise invalid(index, str(exc)) from None
+    positions = [index for index, (op, _) in enumerate(parsed) if op != "get"]
+    operations = [parsed[i][1] for i in positions]
+    prepared = _prepare(datastore, operations, unique_keys=False, positions=positions)
+    writes = [
+        (index, write)
+        for index, write in zip(positions, prepared.operations, strict=True)
+        if not isinstance(write, Check)
+    ]
+    return BatchPlan(len(parsed), gets, writes)
+
+
+def parse_txn(body: Any, datastore: Datastore) -> PreparedOperations:
+    """Validate a transaction body; a key may appear once. Raises Problem(422) with `index`."""
+    operations = [operation for _, operation in _operations(body, TXN_MEMBERS)]
+    return _prepare(datastore, operations, unique_keys=True)

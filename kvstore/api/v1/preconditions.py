@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import request
 
 from kvstore.api.v1.http import etag
-from kvstore.datastores.base import Item
+from kvstore.datastores.base import ABSENT, ANY, PRESENT, Condition, Item, at_version
 from kvstore.errors import Problem
-
-
-@dataclass(frozen=True, slots=True)
-class WritePrecondition:
-    if_version: int | None = None
-    if_absent: bool = False
-    if_present: bool = False
 
 
 def _parse_etag(raw: str, header: str) -> int:
@@ -39,21 +30,21 @@ def _parse_etag(raw: str, header: str) -> int:
     )
 
 
-def write_precondition() -> WritePrecondition:
-    """Read `If-Match` / `If-None-Match` of a PUT or DELETE."""
+def write_condition() -> Condition:
+    """The condition `If-Match` / `If-None-Match` put on a PUT or DELETE."""
     if_match = request.headers.get("If-Match")
     if_none_match = request.headers.get("If-None-Match")
     if if_match is not None and if_none_match is not None:
         raise Problem(400, "send If-Match or If-None-Match, not both", slug="invalid-precondition")
     if if_match is not None:
         if if_match.strip() == "*":
-            return WritePrecondition(if_present=True)
-        return WritePrecondition(if_version=_parse_etag(if_match, "If-Match"))
+            return PRESENT
+        return at_version(_parse_etag(if_match, "If-Match"))
     if if_none_match is not None:
         if if_none_match.strip() == "*":
-            return WritePrecondition(if_absent=True)
+            return ABSENT
         raise Problem(400, "on a write, If-None-Match supports only *", slug="invalid-precondition")
-    return WritePrecondition()
+    return ANY
 
 
 def not_modified(item: Item) -> bool:

@@ -105,7 +105,7 @@ class Txn(Resource):  # type: ignore[misc]
                 slug="transactions-unsupported",
             )
         operations = parse_txn(read_json_body(body_limit(max_value_bytes())), datastore)
-        require_write_access(not all(isinstance(op, Check) for op in operations))
+        require_write_access(not all(isinstance(op, Check) for op in operations.operations))
         results = datastore.transact(operations)
         return json_response(
             {"results": [None if item is None else item.to_dict() for item in results]}
