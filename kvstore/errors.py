@@ -21,12 +21,40 @@ from kvstore.datastores.errors import (
     InvalidKey,
     InvalidRequest,
     InvalidValue,
+    Outage,
     PreconditionFailed,
     TransactionFailed,
     ValueTooLarge,
 )
+from kvstore.settings import ENV_DYNAMODB_CREATE_TABLE
 
 PROBLEM_JSON = "application/problem+json"
+
+#: How long a client should wait, by kind of outage: a lock or a throttle clears in a moment,
+#: a missing table or refused credentials need an operator, an unimplemented call never comes.
+RETRY_AFTER_S: dict[Outage, int] = {
+    "busy": 1,
+    "throttled": 1,
+    "unreachable": 5,
+    "missing-table": 30,
+    "refused": 30,
+    "unsupported": 3600,
+}
+#: What an operator can do about an outage, added to its message.
+REMEDIES: dict[Outage, str] = {
+    "missing-table": (
+        f"create it with `kvstore dynamodb create-table` (or set {ENV_DYNAMODB_CREATE_TABLE}=true"
+        " for a local DynamoDB)"
+    ),
+}
+
+
+def outage_detail(exc: DatastoreUnavailable) -> str:
+    """The outage's message with its remedy, as the 503 and the CLI print it."""
+    remedy = REMEDIES.get(exc.reason)
+    return f"{exc}; {remedy}" if remedy else str(exc)
+
+
 TYPE_PREFIX = "urn:kvstore:problem:"
 
 log = logging.getLogger("kvstore.errors")
@@ -96,11 +124,12 @@ def problem_from_exception(exc: BaseException) -> Problem:
         )
     if isinstance(exc, DatastoreUnavailable):
         log.warning("datastore unavailable: %s", exc)
+        retry_after = RETRY_AFTER_S[exc.reason] if exc.retry_after is None else exc.retry_after
         return Problem(
             503,
-            f"the datastore is unavailable ({exc}); retry later",
+            f"the datastore is unavailable ({outage_detail(exc)}); retry later",
             slug="datastore-unavailable",
-            headers={"Retry-After": str(exc.retry_after)},
+            headers={"Retry-After": str(retry_after)},
         )
     log.error("unhandled error", exc_info=exc)
     return Problem(500, "an unexpected error occurred; it has been logged", slug="internal")

@@ -26,7 +26,7 @@ import pytest
 from botocore.config import Config
 
 from kvstore.datastores.dynamodb import DynamoDBDatastore
-from kvstore.datastores.dynamodb_table import create_table
+from kvstore.datastores.dynamodb.table import create_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -29,7 +29,7 @@ from werkzeug.test import TestResponse
 from kvstore.app import create_app
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.dynamodb import DynamoDBDatastore
-from kvstore.datastores.dynamodb_table import create_table
+from kvstore.datastores.dynamodb.table import create_table
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.datastores.sqlite import SQLiteDatastore
 from kvstore.settings import Settings

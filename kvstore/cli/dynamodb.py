@@ -53,8 +53,7 @@ def run_create_table(args: argparse.Namespace) -> int:
         print(f"kvstore: configuration error: {exc}", file=sys.stderr)
         return 2
 
-    from kvstore.datastores.dynamodb import build_client
-    from kvstore.datastores.dynamodb_table import create_table
+    from kvstore.datastores.dynamodb import build_client, create_table
 
     client = build_client(settings)
     try:

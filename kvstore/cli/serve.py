@@ -16,7 +16,8 @@ import os
 import sys
 from typing import Any
 
-from kvstore.datastores.errors import DatastoreError
+from kvstore.datastores.errors import DatastoreError, DatastoreUnavailable
+from kvstore.errors import outage_detail
 from kvstore.settings import (
     ENV_SQLITE_PATH,
     Settings,
@@ -37,10 +38,11 @@ def preflight(settings: Settings) -> str | None:
     except SettingsError as exc:
         return str(exc)
     except DatastoreError as exc:
+        detail = outage_detail(exc) if isinstance(exc, DatastoreUnavailable) else str(exc)
         if settings.datastore == "sqlite":
             # The 503 detail leaves the path out (clients see it); the operator needs it here.
-            return f"{exc} ({ENV_SQLITE_PATH}={settings.sqlite_path})"
-        return str(exc)  # DynamoDB's messages already name the table and the fix
+            return f"{detail} ({ENV_SQLITE_PATH}={settings.sqlite_path})"
+        return detail
     return None
 
 

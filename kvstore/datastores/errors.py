@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+#: Kinds of outage, for the edges to advise on: the HTTP layer turns each into a Retry-After
+#: and the CLI into a remedy (kvstore.errors).
+Outage = Literal["unreachable", "busy", "throttled", "missing-table", "refused", "unsupported"]
+
 
 class DatastoreError(Exception):
     """Base of every error a datastore raises on purpose."""
@@ -53,8 +59,13 @@ class TransactionFailed(DatastoreError):
 
 
 class DatastoreUnavailable(DatastoreError):
-    """The backend cannot be reached, is throttling past its retries, or is locked."""
+    """The backend cannot serve requests now: unreachable, throttling past its retries,
+    locked, or missing its table. `reason` names which; `retry_after` is for a backend that
+    knows when it will be back, and otherwise the edge decides by `reason`."""
 
-    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+    def __init__(
+        self, message: str, *, reason: Outage = "unreachable", retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
+        self.reason: Outage = reason
         self.retry_after = retry_after

@@ -5,11 +5,14 @@ A user of the memory or SQLite store never imports boto3 (Lambda cold start, loc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from kvstore.datastores.base import Datastore
 from kvstore.settings import ENV_DATASTORE, Settings, SettingsError
+
+log = logging.getLogger("kvstore.datastores.factory")
 
 
 def _memory(settings: Settings, **kwargs: Any) -> Datastore:
@@ -24,10 +27,28 @@ def _sqlite(settings: Settings, **kwargs: Any) -> Datastore:
     return SQLiteDatastore(settings.sqlite_path, max_value_bytes=settings.max_value_bytes, **kwargs)
 
 
-def _dynamodb(settings: Settings, **kwargs: Any) -> Datastore:
-    from kvstore.datastores.dynamodb import DynamoDBDatastore
+def _dynamodb(settings: Settings, *, client: Any = None, **kwargs: Any) -> Datastore:
+    """The store on its table; the table is created first when the settings ask for it (a
+    local DynamoDB), and the client is the store's to close unless one was passed in."""
+    from kvstore.datastores.dynamodb import DynamoDBDatastore, build_client, create_table
 
-    return DynamoDBDatastore.from_settings(settings, **kwargs)
+    owns_client = client is None
+    if client is None:
+        client = build_client(settings)
+    try:
+        if settings.dynamodb_create_table:
+            log.info("%s", create_table(client, settings.dynamodb_table).summary())
+        return DynamoDBDatastore(
+            client,
+            settings.dynamodb_table,
+            max_value_bytes=settings.max_value_bytes,
+            owns_client=owns_client,
+            **kwargs,
+        )
+    except BaseException:
+        if owns_client:
+            client.close()
+        raise
 
 
 BUILDERS: dict[str, Callable[..., Datastore]] = {

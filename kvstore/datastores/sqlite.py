@@ -130,7 +130,7 @@ class SQLiteDatastore(Datastore):
             if isinstance(exc, sqlite3.IntegrityError):
                 raise
             # The path stays out of the message: it reaches clients in the 503's detail.
-            raise DatastoreUnavailable(f"SQLite: {exc}") from exc
+            raise DatastoreUnavailable(f"SQLite: {exc}", reason="busy") from exc
 
     @contextmanager
     def _write_transaction(self) -> Iterator[sqlite3.Connection]:

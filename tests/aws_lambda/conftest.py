@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kvstore.datastores.dynamodb_table import create_table
+from kvstore.datastores.dynamodb.table import create_table
 from tests.aws_lambda.gateway import Gateway
 from tests.aws_lambda.harness import Deployment, lambda_handler
 from tests.dynamodb_servers import Server, make_client, unique_table

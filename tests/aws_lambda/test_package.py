@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from deploy.bytecode import lambda_python
-from kvstore.datastores.dynamodb_table import create_table
+from kvstore.datastores.dynamodb.table import create_table
 from tests.aws_lambda.gateway import Gateway, GatewayResponse
 from tests.aws_lambda.harness import DUMMY_AWS, REPO
 from tests.dynamodb_servers import Server, make_client
@@ -75,7 +75,7 @@ REQUIRED = {
     "handler.py",
     "zappa_settings.py",
     "kvstore/wsgi.py",
-    "kvstore/datastores/dynamodb.py",
+    "kvstore/datastores/dynamodb/store.py",
     "flask/__init__.py",
     "flask_restx/static/swagger-ui-bundle.js",
     "zappa/handler.py",

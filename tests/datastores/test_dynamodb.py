@@ -16,19 +16,16 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
 from kvstore.datastores.base import ABSENT, PRESENT, Check, Condition, Put, at_version
-from kvstore.datastores.dynamodb import (
-    BATCH_GET_ATTEMPTS,
-    CONNECT_TIMEOUT_S,
-    READ_TIMEOUT_S,
-    DynamoDBDatastore,
-    translate,
-)
+from kvstore.datastores.dynamodb import DynamoDBDatastore, translate
+from kvstore.datastores.dynamodb.client import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
+from kvstore.datastores.dynamodb.store import BATCH_GET_ATTEMPTS
 from kvstore.datastores.errors import (
     DatastoreUnavailable,
     PreconditionFailed,
     TransactionFailed,
     ValueTooLarge,
 )
+from kvstore.errors import RETRY_AFTER_S, outage_detail
 from kvstore.settings import Settings
 from tests.backends import BUILDERS, FakeClock, selected_backends
 from tests.dynamodb_servers import Server, make_client
@@ -246,7 +243,7 @@ def test_unprocessed_keys_past_the_retries_are_unavailable(
     )
     with pytest.raises(DatastoreUnavailable, match="throttling BatchGetItem") as caught:
         moto_store.get_many(["k"])
-    assert caught.value.retry_after == 1
+    assert caught.value.reason == "throttled"
     assert len(sleeps) == BATCH_GET_ATTEMPTS - 1
 
 
@@ -317,7 +314,8 @@ def _client_error(code: str, message: str = "", operation: str = "GetItem") -> C
 def test_throttling_after_retries_is_unavailable_with_retry_after(code: str) -> None:
     error = translate(_client_error(code), "tbl", "GetItem")
     assert isinstance(error, DatastoreUnavailable)
-    assert error.retry_after == 1
+    assert error.reason == "throttled"
+    assert RETRY_AFTER_S[error.reason] == 1
     assert code in str(error)
 
 
@@ -325,14 +323,14 @@ def test_a_missing_table_names_the_table_and_the_fix() -> None:
     error = translate(_client_error("ResourceNotFoundException"), "prod-kv", "GetItem")
     assert isinstance(error, DatastoreUnavailable)
     assert "'prod-kv'" in str(error)
-    assert "kvstore dynamodb create-table" in str(error)
+    assert "kvstore dynamodb create-table" in outage_detail(error)
 
 
 def test_an_unreachable_endpoint_is_unavailable_without_its_url() -> None:
     exc = EndpointConnectionError(endpoint_url="http://10.1.2.3:8000")
     error = translate(exc, "tbl", "GetItem")
     assert isinstance(error, DatastoreUnavailable)
-    assert error.retry_after == 5
+    assert RETRY_AFTER_S[error.reason] == 5
     assert "10.1.2.3" not in str(error)
 
 
@@ -371,7 +369,7 @@ def test_a_throttled_request_is_retried_then_unavailable(moto_store: DynamoDBDat
             store.get("k")
     finally:
         client.close()
-    assert caught.value.retry_after == 1
+    assert caught.value.reason == "throttled"
     assert sent == ["GetItem", "GetItem"]  # standard mode retried once
 
 
@@ -388,9 +386,11 @@ class _Raw:
 # -- building from settings ------------------------------------------------------------------
 
 
-def test_from_settings_builds_one_client_with_standard_retries_and_timeouts(
+def test_the_factory_builds_one_client_with_standard_retries_and_timeouts(
     monkeypatch: pytest.MonkeyPatch, moto_server: Server
 ) -> None:
+    from kvstore.datastores import factory
+
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     settings = Settings(
@@ -399,7 +399,8 @@ def test_from_settings_builds_one_client_with_standard_retries_and_timeouts(
         dynamodb_table="kvstore-settings-test",
         aws_region="eu-west-1",
     )
-    store = DynamoDBDatastore.from_settings(settings)
+    store = factory.build(settings)
+    assert isinstance(store, DynamoDBDatastore)
     try:
         config: Any = store.client.meta.config  # botocore's stubs omit Config's attributes
         assert config.retries is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from kvstore.datastores.dynamodb_table import TTL_ATTRIBUTE, create_table
+from kvstore.datastores.dynamodb.table import TTL_ATTRIBUTE, create_table
 from kvstore.datastores.errors import DatastoreUnavailable
 from tests.backends import selected_backends
 from tests.dynamodb_servers import Server, closed_port, make_client, unique_table

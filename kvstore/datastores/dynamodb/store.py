@@ -8,8 +8,8 @@ other backends to the second.
 
 Every single-key operation is one request whose `ConditionExpression` makes check-and-write
 atomic. The endpoint is a setting, so the same code serves AWS, DynamoDB Local, moto's server
-and dynalite. This module is imported only when the DynamoDB datastore is chosen, and boto3
-itself only when a client has to be built.
+and dynalite. The store is given its client and its table; building the client and creating
+the table are the factory's and the CLI's (`kvstore dynamodb create-table`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from kvstore.datastores.base import (
-    Clock,
     Condition,
     Datastore,
     Delete,
@@ -38,18 +37,16 @@ from kvstore.datastores.base import (
     rfc3339,
 )
 from kvstore.datastores.cursor import decode_cursor, encode_cursor
+from kvstore.datastores.dynamodb.errors import Cancelled, ConditionFailed, translate
 from kvstore.datastores.errors import (
     DatastoreUnavailable,
     PreconditionFailed,
     TransactionFailed,
-    ValueTooLarge,
 )
-from kvstore.settings import ENV_DYNAMODB_CREATE_TABLE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from kvstore.settings import Settings
 
 log = logging.getLogger("kvstore.datastores.dynamodb")
 
@@ -63,32 +60,6 @@ BATCH_GET_ATTEMPTS = 8
 FILTERED_SCAN_LIMIT = 1000
 #: Re-reads of a transaction whose items changed between its read and its write.
 TRANSACT_ATTEMPTS = 4
-#: botocore client settings: standard retries, and timeouts well inside API Gateway's 29 s.
-CONNECT_TIMEOUT_S = 2
-READ_TIMEOUT_S = 5
-MAX_ATTEMPTS = 3  # in all, the first try included
-MAX_POOL_CONNECTIONS = 32
-
-_THROTTLED = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionInProgressException",
-    }
-)
-_REFUSED = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "AccessDeniedException",
-        "ExpiredTokenException",
-        "MissingAuthenticationTokenException",
-    }
-)
-
 # Conditions, with `#k`=key, `#e`=expires_at, `:now` = the request's clock reading.
 LIVE = "(attribute_not_exists(#e) OR #e > :now)"
 ABSENT = "(attribute_not_exists(#k) OR #e <= :now)"  # never written, or expired
@@ -99,18 +70,6 @@ NAMES = {
     "#u": "updated_at",
     "#e": "expires_at",
 }
-
-
-class _ConditionFailed(Exception):
-    """A request's ConditionExpression did not hold (ConditionalCheckFailedException)."""
-
-
-class _Cancelled(Exception):
-    """TransactWriteItems was cancelled; `codes[i]` says why operation i failed ("None")."""
-
-    def __init__(self, codes: list[str]) -> None:
-        super().__init__(", ".join(codes))
-        self.codes = codes
 
 
 def _n(number: float) -> dict[str, str]:
@@ -163,76 +122,6 @@ def _stored(write: EncodedWrite, version: int, now: float) -> Item:
     return Item(write.key, decode_value(write.value_json), version, rfc3339(now), write.expires_at)
 
 
-def build_client(settings: Settings) -> DynamoDBClient:
-    """One client per app: standard retries, bounded timeouts, a pool sized for threads."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-        connect_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=READ_TIMEOUT_S,
-        max_pool_connections=MAX_POOL_CONNECTIONS,
-    )
-    client: DynamoDBClient = boto3.session.Session().client(
-        "dynamodb",
-        region_name=settings.aws_region,
-        endpoint_url=settings.dynamodb_endpoint,
-        config=config,
-    )
-    return client
-
-
-def translate(exc: ClientError | BotoCoreError, table: str, action: str) -> Exception:
-    """The one place that turns botocore's failures into this service's errors.
-
-    Conditions that did not hold become the private `_ConditionFailed`/`_Cancelled` for the
-    caller to word; everything that means "the store cannot serve this now" becomes
-    `DatastoreUnavailable` with a Retry-After; a malformed request (a bug here) is re-raised.
-    """
-    if isinstance(exc, ParamValidationError):
-        return exc
-    if isinstance(exc, BotoCoreError):
-        # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, NoCredentialsError ...
-        # named by type only: the message shows the endpoint URL, and clients see this text.
-        return DatastoreUnavailable(
-            f"DynamoDB {action} on table {table!r} failed after retries ({type(exc).__name__})",
-            retry_after=5,
-        )
-    error = exc.response.get("Error", {})
-    code = error.get("Code", "")
-    message = error.get("Message", "")
-    if code == "ConditionalCheckFailedException":
-        return _ConditionFailed()
-    if code == "TransactionCanceledException":
-        reasons = exc.response.get("CancellationReasons") or []
-        return _Cancelled([str(reason.get("Code", "None")) for reason in reasons])
-    if code == "ResourceNotFoundException":
-        return DatastoreUnavailable(
-            f"DynamoDB table {table!r} does not exist; create it with "
-            f"`kvstore dynamodb create-table` (or set {ENV_DYNAMODB_CREATE_TABLE}=true "
-            "for a local DynamoDB)",
-            retry_after=30,
-        )
-    if code in _THROTTLED:
-        return DatastoreUnavailable(
-            f"DynamoDB is throttling {action} on table {table!r} after retries ({code})",
-            retry_after=1,
-        )
-    if code in _REFUSED:
-        return DatastoreUnavailable(
-            f"DynamoDB refused the credentials for {action} on table {table!r} ({code})",
-            retry_after=30,
-        )
-    if code == "UnknownOperationException":
-        return DatastoreUnavailable(
-            f"this DynamoDB endpoint does not implement {action}", retry_after=3600
-        )
-    if code == "ValidationException" and "size" in message.lower():
-        return ValueTooLarge(f"DynamoDB refused the item: {message}")
-    return exc
-
-
 class DynamoDBDatastore(Datastore):
     name = "dynamodb"
     capabilities: ClassVar[frozenset[str]] = frozenset({"transactions"})
@@ -243,46 +132,15 @@ class DynamoDBDatastore(Datastore):
         table: str,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        owns_client: bool = False,
         **kwargs: Any,
     ) -> None:
+        """`owns_client`: close the client with the store (else whoever made it closes it)."""
         super().__init__(**kwargs)
         self.client = client
         self.table = table
         self._sleep = sleep  # injected so throttling tests need not wait
-        self._owns_client = False  # an injected client is closed by whoever made it
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        client: DynamoDBClient | None = None,
-        clock: Clock = time.time,
-        **kwargs: Any,
-    ) -> DynamoDBDatastore:
-        """Build the store from settings; creates the table first when they ask for it."""
-        owns_client = client is None
-        if client is None:
-            client = build_client(settings)
-        if settings.dynamodb_create_table:
-            from kvstore.datastores.dynamodb_table import create_table
-
-            try:
-                setup = create_table(client, settings.dynamodb_table)
-            except BaseException:
-                if owns_client:
-                    client.close()
-                raise
-            log.info("%s", setup.summary())
-        store = cls(
-            client,
-            settings.dynamodb_table,
-            max_value_bytes=settings.max_value_bytes,
-            clock=clock,
-            **kwargs,
-        )
-        store._owns_client = owns_client
-        return store
+        self._owns_client = owns_client
 
     @contextmanager
     def _translated(self, action: str) -> Iterator[None]:
@@ -320,7 +178,7 @@ class DynamoDBDatastore(Datastore):
             if condition.exists:
                 version = self._update(write, now, f"attribute_exists(#k) AND {LIVE}")
                 return _stored(write, version, now), False
-        except _ConditionFailed:
+        except ConditionFailed:
             raise PreconditionFailed(condition.describe()) from None
         return self._put_unconditionally(write, now)
 
@@ -334,15 +192,17 @@ class DynamoDBDatastore(Datastore):
             try:
                 version = self._update(write, now, f"attribute_not_exists(#k) OR {LIVE}")
                 return _stored(write, version, now), version == 1
-            except _ConditionFailed:
+            except ConditionFailed:
                 pass
             item = _stored(write, 1, now)
             try:
                 self._put_item(item, write.value_json, "#e <= :now", {":now": _n(now)})
                 return item, True
-            except _ConditionFailed:
+            except ConditionFailed:
                 continue
-        raise DatastoreUnavailable(f"key {write.key!r} is being rewritten concurrently")
+        raise DatastoreUnavailable(
+            f"key {write.key!r} is being rewritten concurrently", reason="busy"
+        )
 
     def _put_item(
         self, item: Item, value_json: str, condition: str, values: Mapping[str, Any]
@@ -397,7 +257,7 @@ class DynamoDBDatastore(Datastore):
         try:
             with self._translated("DeleteItem"):
                 response = self.client.delete_item(**args)
-        except _ConditionFailed:
+        except ConditionFailed:
             raise PreconditionFailed(condition.describe()) from None
         if expression:
             return True
@@ -480,7 +340,7 @@ class DynamoDBDatastore(Datastore):
             else:
                 raise DatastoreUnavailable(
                     f"DynamoDB is throttling BatchGetItem on table {self.table!r} after retries",
-                    retry_after=1,
+                    reason="throttled",
                 )
         return found
 
@@ -523,7 +383,7 @@ class DynamoDBDatastore(Datastore):
             try:
                 with self._translated("TransactWriteItems"):
                     self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-            except _Cancelled as cancelled:
+            except Cancelled as cancelled:
                 codes = cancelled.codes
                 if not set(codes) <= {"None", "ConditionalCheckFailed", "TransactionConflict"}:
                     raise DatastoreUnavailable(
@@ -535,7 +395,8 @@ class DynamoDBDatastore(Datastore):
         if failed:
             raise TransactionFailed(failed[0], "the key changed during the transaction")
         raise DatastoreUnavailable(
-            f"transaction on table {self.table!r} kept conflicting with other writers"
+            f"transaction on table {self.table!r} kept conflicting with other writers",
+            reason="busy",
         )
 
     def _pin(self, before: Item | None, now: float) -> dict[str, Any]:
@@ -559,7 +420,7 @@ class DynamoDBDatastore(Datastore):
         status = table.get("TableStatus", "ACTIVE")
         if status not in ("ACTIVE", "UPDATING"):
             raise DatastoreUnavailable(
-                f"DynamoDB table {self.table!r} is {status}, not ACTIVE", retry_after=5
+                f"DynamoDB table {self.table!r} is {status}, not ACTIVE", reason="busy"
             )
 
     def close(self) -> None:

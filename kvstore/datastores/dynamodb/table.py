@@ -2,7 +2,7 @@
 
 On-demand billing (no capacity to plan) and TTL on `expires_at`, so DynamoDB eventually
 deletes what the datastore already hides. Used by the CLI and, when
-`KVSTORE_DYNAMODB_CREATE_TABLE=true`, by the datastore's factory; never at import time.
+`KVSTORE_DYNAMODB_CREATE_TABLE=true`, by the datastore factory; never by the store itself.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kvstore.datastores.dynamodb import translate
+from kvstore.datastores.dynamodb.errors import translate
 from kvstore.datastores.errors import DatastoreUnavailable
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def wait_until_active(
             return
         if time.monotonic() >= deadline:
             raise DatastoreUnavailable(
-                f"DynamoDB table {name!r} is still {status} after {timeout:.0f} s", retry_after=5
+                f"DynamoDB table {name!r} is still {status} after {timeout:.0f} s", reason="busy"
             )
         sleep(interval)
         interval = min(interval * 2, MAX_POLL_S)
