@@ -7,6 +7,7 @@ from collections.abc import Callable
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from kvstore import resources
 from kvstore.datastores import factory
 from kvstore.datastores.base import Datastore
 from kvstore.errors import problem_response
@@ -15,7 +16,6 @@ from kvstore.navigation import RelativeRedirectFlask
 from kvstore.observability import init_app as init_observability
 from kvstore.routing import KeyConverter
 from kvstore.settings import Settings
-from kvstore.store import EXTENSION, DatastoreHolder
 
 
 def create_app(
@@ -47,7 +47,7 @@ def create_app(
         build = lambda: instance  # noqa: E731
     else:
         build = datastore
-    app.extensions[EXTENSION] = DatastoreHolder(build)
+    resources.init_app(app, build, owns_datastore=not isinstance(datastore, Datastore))
 
     from kvstore.api.v1 import create_blueprint
     from kvstore.health import bp as health_bp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from kvstore.store import current_datastore
+from kvstore.resources import current_datastore
 
 bp = Blueprint("health", __name__)
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from kvstore.store import DatastoreHolder
+from kvstore import resources
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS_JSON = REPO / "zappa_settings.json"
@@ -158,7 +158,7 @@ def lambda_handler(
             yield deployment
         finally:
             if deployment is not None:  # release the app's client (its pooled sockets)
-                DatastoreHolder.of(deployment.app).get().close()
+                resources.close(deployment.app)
             _reset_singleton()
             for name in (SETTINGS_MODULE, APP_MODULE):
                 sys.modules.pop(name, None)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response
-from flask_restx import Api
+from flask import Blueprint, Response, request
+from flask_restx import Api, Namespace
 
 from kvstore import __version__
 from kvstore.errors import PROBLEM_JSON, problem_response
@@ -23,6 +25,15 @@ class ProblemApi(Api):  # type: ignore[misc]
 
     def handle_error(self, e: Exception) -> Response:
         return problem_response(e)
+
+    def mediatypes_method(self) -> Callable[[Any], list[str]]:
+        """What flask-restx sets on each Resource class: here without a reference to the Api.
+
+        Resource classes are module-level and shared by every app; flask-restx's own closure
+        over the Api would keep the last app created alive, with its datastore and threads.
+        """
+        default = self.default_mediatype
+        return lambda resource_cls: [*accepted_mediatypes(), default]
 
     def _register_doc(self, app_or_blueprint: Any) -> None:
         super()._register_doc(app_or_blueprint)
@@ -51,6 +62,12 @@ class ProblemApi(Api):  # type: ignore[misc]
         return schema
 
 
+def accepted_mediatypes() -> list[str]:
+    """The request's Accept media types, best first (flask-restx's `Api.mediatypes`)."""
+    accepted = sorted(request.accept_mimetypes, key=operator.itemgetter(1), reverse=True)
+    return [mediatype for mediatype, _ in accepted]
+
+
 def create_blueprint() -> Blueprint:
     """A fresh blueprint and Api per app, so no state is shared between apps (tests)."""
     from kvstore.api.v1.batch import ns as batch_ns
@@ -75,12 +92,28 @@ def create_blueprint() -> Blueprint:
         authorizations=AUTHORIZATIONS,
         security="bearer",
     )
-    api.add_namespace(key_ns)
-    api.add_namespace(batch_ns)
-    api.add_namespace(txn_ns)
-    blueprint.extensions = {"api": api}  # type: ignore[attr-defined]
+    for template in (key_ns, batch_ns, txn_ns):
+        api.add_namespace(namespace_for_app(template))
     return blueprint
 
 
-def api_of(blueprint: Blueprint) -> Any:
-    return blueprint.extensions["api"]  # type: ignore[attr-defined]
+def namespace_for_app(template: Namespace) -> Namespace:
+    """A copy of a module's namespace (its routes and models) for one app's Api.
+
+    A Namespace remembers every Api it is added to (`apis`), so a module-level one added to
+    each app's Api would keep every app ever created alive, with its datastore and threads.
+    The modules' namespaces are therefore only templates, never added to an Api.
+    """
+    namespace = Namespace(
+        template.name,
+        description=template.description,
+        path=template.path,
+        decorators=list(template.decorators),
+        validate=template._validate,
+        authorizations=template.authorizations,
+        ordered=template.ordered,
+    )
+    namespace.models.update(template.models)
+    namespace.error_handlers.update(template.error_handlers)
+    namespace.resources.extend(template.resources)
+    return namespace

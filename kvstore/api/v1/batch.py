@@ -14,10 +14,9 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response
 from flask_restx import Namespace, Resource, fields
 
-from kvstore.api.v1.executor import app_executor
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.models import AnyJSON, NullableInteger, item_model, problem_model
 from kvstore.api.v1.operations import BatchPlan, body_limit, parse_batch
@@ -31,7 +30,7 @@ from kvstore.datastores.base import (
     Item,
 )
 from kvstore.errors import Problem, problem_from_exception
-from kvstore.store import current_datastore
+from kvstore.resources import current_datastore, current_executor
 
 ns = Namespace("batch", description="Independent operations run concurrently", path="/batch")
 
@@ -145,5 +144,4 @@ class Batch(Resource):  # type: ignore[misc]
         datastore = current_datastore()
         plan = parse_batch(read_json_body(body_limit(max_value_bytes())), datastore)
         require_write_access(bool(plan.writes))
-        executor = app_executor(current_app._get_current_object())  # type: ignore[attr-defined]
-        return json_response({"results": run_batch(datastore, plan, executor)})
+        return json_response({"results": run_batch(datastore, plan, current_executor())})

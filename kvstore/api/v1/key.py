@@ -23,7 +23,7 @@ from kvstore.api.v1.preconditions import not_modified, write_condition
 from kvstore.datastores.base import ABSENT, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Item
 from kvstore.datastores.errors import PreconditionFailed
 from kvstore.errors import Problem
-from kvstore.store import current_datastore
+from kvstore.resources import current_datastore
 
 ns = Namespace("key", description="Key/value items", path="/key")
 for model in (item_model, page_model, create_model, put_model, problem_model):

@@ -20,7 +20,7 @@ from kvstore.api.v1.operations import body_limit, parse_txn
 from kvstore.auth import require_write_access
 from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS, Check
 from kvstore.errors import Problem
-from kvstore.store import current_datastore
+from kvstore.resources import current_datastore
 
 CAPABILITY = "transactions"
 

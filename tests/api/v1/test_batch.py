@@ -11,10 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from kvstore.api.v1.executor import EXTENSION, MAX_WORKERS
 from kvstore.app import create_app
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.memory import MemoryDatastore
+from kvstore.resources import MAX_WORKERS, resources_of
 from kvstore.settings import Settings
 from tests.wrappers import BarrierDatastore, DelegatingDatastore
 
@@ -163,13 +163,13 @@ def test_sequential_batch_would_fail_the_barrier(datastore: Datastore) -> None:
 def test_executor_is_created_once_per_app_and_bounded() -> None:
     app = app_over(MemoryDatastore())
     client = app.test_client()
-    assert EXTENSION not in app.extensions  # nothing started until the first batch
+    assert not resources_of(app).started  # nothing started until the first request
     results(batch(client, {"op": "put", "key": "a", "value": 1}))
-    executor = app.extensions[EXTENSION]
+    executor = resources_of(app).executor()
     assert isinstance(executor, ThreadPoolExecutor)
     assert executor._max_workers == MAX_WORKERS
     results(batch(client, {"op": "get", "key": "a"}))
-    assert app.extensions[EXTENSION] is executor
+    assert resources_of(app).executor() is executor
 
 
 def assert_invalid(response: TestResponse, status: int, index: int | None = None) -> None:

@@ -9,6 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from kvstore.resources import resources_of
 from tests.backends import FakeClock
 
 SPORTS = ["baseball", "hockey", "football"]
@@ -360,18 +361,16 @@ def test_wrong_method_is_405_problem(client: FlaskClient, method: str, path: str
     assert "Allow" in response.headers
 
 
-def test_unexpected_error_is_500_problem_without_trace(client: FlaskClient) -> None:
-    datastore = client.application.extensions["kvstore.datastore"].get()
-    original = datastore.get
+def test_unexpected_error_is_500_problem_without_trace(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    datastore = resources_of(client.application).datastore()
 
     def explode(key: str) -> None:
         raise RuntimeError("secret internal detail")
 
-    datastore.get = explode
-    try:
-        response = client.get("/v1/key/k")
-    finally:
-        datastore.get = original
+    monkeypatch.setattr(datastore, "get", explode)
+    response = client.get("/v1/key/k")
     body = assert_problem(response, 500)
     assert "secret" not in response.get_data(as_text=True)
     assert "Traceback" not in body["detail"]
