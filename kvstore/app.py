@@ -11,10 +11,10 @@ from kvstore import resources
 from kvstore.datastores import factory
 from kvstore.datastores.base import Datastore
 from kvstore.errors import problem_response
-from kvstore.jsonio import CompactJSONProvider
+from kvstore.json_provider import CompactJSONProvider
+from kvstore.key_converter import KeyConverter
 from kvstore.navigation import RelativeRedirectFlask
 from kvstore.observability import init_app as init_observability
-from kvstore.routing import KeyConverter
 from kvstore.settings import Settings
 
 
@@ -32,11 +32,9 @@ def create_app(
     settings = settings or Settings.from_env()
     app = RelativeRedirectFlask("kvstore")
     app.json = CompactJSONProvider(app)
-    app.config.update(settings.as_flask_config())
     app.config["RESTX_MASK_SWAGGER"] = False
     app.config["RESTX_ERROR_404_HELP"] = False
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    app.extensions["kvstore.settings"] = settings
     app.url_map.converters["key"] = KeyConverter
     app.url_map.merge_slashes = False  # 'a//b' must reach validation, not be redirected
 
@@ -47,7 +45,7 @@ def create_app(
         build = lambda: instance  # noqa: E731
     else:
         build = datastore
-    resources.init_app(app, build, owns_datastore=not isinstance(datastore, Datastore))
+    resources.init_app(app, settings, build, owns_datastore=not isinstance(datastore, Datastore))
 
     from kvstore.api.v1 import create_blueprint
     from kvstore.health import bp as health_bp

@@ -21,10 +21,11 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from flask import current_app, g, request
+from flask import g, request
 
 from kvstore.errors import Problem
-from kvstore.settings import ApiKey, Settings
+from kvstore.resources import current_settings
+from kvstore.settings import ApiKey
 
 #: Methods that change data; a read-only token gets 403 on these.
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -120,7 +121,7 @@ def authorize(
 
 def require_api_key() -> None:
     """A `before_request` hook of the v1 blueprint."""
-    settings: Settings = current_app.extensions["kvstore.settings"]
+    settings = current_settings()
     if not settings.api_keys:
         return  # an open API (the default): nothing to look at on any request
     if request.method == "OPTIONS" or request.endpoint in OPEN_ENDPOINTS:

@@ -1,5 +1,5 @@
-"""The app's resources, built on first use and released with the app: its datastore and the
-thread pool on which `/v1/batch` runs its operations.
+"""The app's resources: its settings, and, built on first use and released with the app, its
+datastore and the thread pool on which `/v1/batch` runs its operations.
 
 Building lazily keeps `import kvstore.wsgi` free of disk and network work (Lambda cold start,
 gunicorn's master before fork), and builds each once per process after that. They are
@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask, current_app
 
 from kvstore.datastores.base import Datastore
+from kvstore.settings import Settings
 
 EXTENSION = "kvstore.resources"
 
@@ -33,7 +34,10 @@ MAX_WORKERS = 16
 class AppResources:
     """Holds what an app builds on first use; never refers back to the app."""
 
-    def __init__(self, build: Callable[[], Datastore], *, owns_datastore: bool) -> None:
+    def __init__(
+        self, settings: Settings, build: Callable[[], Datastore], *, owns_datastore: bool
+    ) -> None:
+        self.settings = settings
         self._build = build
         self._owns_datastore = owns_datastore
         self._lock = threading.Lock()
@@ -75,8 +79,10 @@ class AppResources:
             datastore.close()
 
 
-def init_app(app: Flask, build: Callable[[], Datastore], *, owns_datastore: bool) -> None:
-    resources = AppResources(build, owns_datastore=owns_datastore)
+def init_app(
+    app: Flask, settings: Settings, build: Callable[[], Datastore], *, owns_datastore: bool
+) -> None:
+    resources = AppResources(settings, build, owns_datastore=owns_datastore)
     app.extensions[EXTENSION] = resources
     weakref.finalize(app, resources.close)
 
@@ -89,6 +95,15 @@ def resources_of(app: Flask) -> AppResources:
 def close(app: Flask) -> None:
     """Release the app's datastore (if it built it) and its thread pool now."""
     resources_of(app).close()
+
+
+def settings_of(app: Flask) -> Settings:
+    """The settings the app was built with: the one place code reads them from."""
+    return resources_of(app).settings
+
+
+def current_settings() -> Settings:
+    return resources_of(current_app).settings
 
 
 def current_datastore() -> Datastore:

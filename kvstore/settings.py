@@ -8,9 +8,10 @@ and stop without a traceback.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, NoReturn
 
 DATASTORES = ("memory", "sqlite", "dynamodb")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -95,17 +96,15 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
-    def as_flask_config(self) -> dict[str, Any]:
-        """Flask config keys mirroring the environment variables (secrets left out)."""
-        return {
-            "KVSTORE_DATASTORE": self.datastore,
-            "KVSTORE_SQLITE_PATH": self.sqlite_path,
-            "KVSTORE_DYNAMODB_TABLE": self.dynamodb_table,
-            "KVSTORE_DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
-            "KVSTORE_DYNAMODB_CREATE_TABLE": self.dynamodb_create_table,
-            "KVSTORE_MAX_VALUE_BYTES": self.max_value_bytes,
-            "KVSTORE_LOG_LEVEL": self.log_level,
-        }
+
+#: The exit status of a command refused for its configuration, as for a usage error.
+EXIT_CONFIGURATION = 2
+
+
+def exit_for(exc: SettingsError, status: int = EXIT_CONFIGURATION) -> NoReturn:
+    """Print the one line that names the bad setting, and stop the process: no traceback."""
+    print(f"kvstore: configuration error: {exc}", file=sys.stderr)
+    raise SystemExit(status)
 
 
 def _boolean(name: str, env: Mapping[str, str]) -> bool:

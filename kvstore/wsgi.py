@@ -6,12 +6,10 @@ or touches the disk here (the datastore is built on the first request).
 
 from __future__ import annotations
 
-import sys
-
 from kvstore.app import create_app
-from kvstore.settings import SettingsError
+from kvstore.settings import SettingsError, exit_for
 
 try:
     app = create_app()
 except SettingsError as exc:
-    sys.exit(f"kvstore: configuration error: {exc}")
+    exit_for(exc, status=1)  # what a failed import gives the server that imported this

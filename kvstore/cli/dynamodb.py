@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from kvstore.datastores.errors import DatastoreError
-from kvstore.settings import Settings, SettingsError
+from kvstore.settings import Settings, SettingsError, exit_for
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,8 +50,7 @@ def run_create_table(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env(**overrides)
     except SettingsError as exc:
-        print(f"kvstore: configuration error: {exc}", file=sys.stderr)
-        return 2
+        exit_for(exc)
 
     from kvstore.datastores.dynamodb import build_client, create_table
 

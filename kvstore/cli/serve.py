@@ -4,9 +4,8 @@ Settings and the datastore are checked before the server starts, so a bad config
 line on stderr and exit status 2, never a worker traceback loop.
 
 granian (a Rust HTTP server with a WSGI interface) is the default because it measured ahead
-of gunicorn on this app, same machine, same run: 1.72x the /healthz requests/s of gunicorn with
-2 sync workers and 1.87x gunicorn gthread 2 x 4 (README, "Performance"; `python -m bench`).
-`--server gunicorn` keeps the previous gunicorn gthread configuration as a fallback.
+of gunicorn on this app (the figures are in the README's "Performance", from `make bench`).
+`--server gunicorn` keeps a gunicorn gthread configuration as a fallback.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from kvstore.settings import (
     ENV_SQLITE_PATH,
     Settings,
     SettingsError,
+    exit_for,
 )
 
 
@@ -58,8 +58,8 @@ def default_workers(settings: Settings) -> int:
 
 def default_threads(settings: Settings) -> int:
     # memory: the work is all Python under one GIL, and more threads only contend for it
-    # (1 thread answered 1.7x the requests/s of 2 or 4 in `python -m bench`). SQLite and
-    # DynamoDB wait on locks and the network, which threads overlap.
+    # (`make bench` compares them). SQLite and DynamoDB wait on locks and the network, which
+    # threads overlap.
     return 1 if settings.datastore == "memory" else 4
 
 
@@ -128,8 +128,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
-        print(f"kvstore: configuration error: {exc}", file=sys.stderr)
-        return 2
+        exit_for(exc)
     problem = preflight(settings)
     if problem is not None:
         print(f"kvstore: cannot start: {problem}", file=sys.stderr)

@@ -16,6 +16,7 @@ from flask import Response, current_app, request
 
 from kvstore.datastores.base import Item
 from kvstore.errors import Problem
+from kvstore.resources import current_settings
 
 JSON = "application/json"
 
@@ -121,8 +122,7 @@ def require_object(
 
 
 def max_value_bytes() -> int:
-    value: int = current_app.config["KVSTORE_MAX_VALUE_BYTES"]
-    return value
+    return current_settings().max_value_bytes
 
 
 def json_response(

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from kvstore.resources import resources_of
+from kvstore.resources import resources_of, settings_of
 from tests.backends import FakeClock
 
 SPORTS = ["baseball", "hockey", "football"]
@@ -234,14 +234,14 @@ def test_put_ttl_expires(client: FlaskClient, clock: FakeClock) -> None:
 
 
 def test_put_value_too_large_is_413_and_stores_nothing(client: FlaskClient) -> None:
-    limit = client.application.config["KVSTORE_MAX_VALUE_BYTES"]
+    limit = settings_of(client.application).max_value_bytes
     client.put("/v1/key/big", json={"value": "small"})
     assert_problem(client.put("/v1/key/big", json={"value": "x" * limit}), 413)
     assert client.get("/v1/key/big").get_json()["value"] == "small"
 
 
 def test_body_far_over_the_limit_is_413_before_reading(client: FlaskClient) -> None:
-    limit = client.application.config["KVSTORE_MAX_VALUE_BYTES"]
+    limit = settings_of(client.application).max_value_bytes
     huge = b'{"value": "' + b"x" * (3 * limit) + b'"}'
     assert_problem(client.put("/v1/key/k", data=huge, content_type="application/json"), 413)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from kvstore.jsonio import CompactJSONProvider
+from kvstore.json_provider import CompactJSONProvider
 
 
 @pytest.fixture
