@@ -11,8 +11,9 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,28 @@ def _item(row: Row) -> Item:
     return Item(key, decode_value(value), version, updated_at, expires_at)
 
 
+class _ThreadConnection:
+    """One thread's connection, closed when its thread ends, its store is closed or collected.
+
+    Never left for the garbage collector to close (Python 3.13 warns of every connection that
+    is), and never closed in a process it was not opened in (a forked child must not touch
+    its parent's connection).
+    """
+
+    __slots__ = ("__weakref__", "conn", "pid")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.pid = os.getpid()
+
+    def close(self) -> None:
+        if self.pid == os.getpid():
+            with suppress(sqlite3.Error):
+                self.conn.close()
+
+    __del__ = close
+
+
 class SQLiteDatastore(Datastore):
     name = "sqlite"
     capabilities = frozenset({"transactions", "sorted_listing"})
@@ -68,6 +91,7 @@ class SQLiteDatastore(Datastore):
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
+        self._connections: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
         self._schema_ready = False
         self._schema_lock = threading.Lock()
 
@@ -80,7 +104,8 @@ class SQLiteDatastore(Datastore):
             self.path,
             timeout=self.busy_timeout_ms / 1000,
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
-            check_same_thread=True,
+            # Each connection serves one thread (`_conn`); another may only close it.
+            check_same_thread=False,
             cached_statements=64,
         )
         # NORMAL in WAL mode: a committed transaction survives the process being killed;
@@ -114,12 +139,12 @@ class SQLiteDatastore(Datastore):
 
     @property
     def _conn(self) -> sqlite3.Connection:
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
-            local.conn = self._connect()
-            local.pid = os.getpid()
-        conn: sqlite3.Connection = local.conn
-        return conn
+        held: _ThreadConnection | None = getattr(self._local, "held", None)
+        if held is None or held.pid != os.getpid():
+            held = _ThreadConnection(self._connect())
+            self._local.held = held
+            self._connections.add(held)
+        return held.conn
 
     @contextmanager
     def _translated(self) -> Iterator[sqlite3.Connection]:
@@ -144,9 +169,10 @@ class SQLiteDatastore(Datastore):
             conn.execute("COMMIT")
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            conn.close()
+        """Close every thread's connection; a later call opens new ones."""
+        for held in list(self._connections):
+            held.close()
+        self._connections = weakref.WeakSet()
         self._local = threading.local()
 
     # -- hooks -------------------------------------------------------------------------------
