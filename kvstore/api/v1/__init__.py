@@ -6,14 +6,25 @@ from typing import Any
 
 from flask import Blueprint, Response
 from flask_restx import Api
+from flask_restx.api import SwaggerView
 
 from kvstore import __version__
+from kvstore.auth import public
 from kvstore.errors import PROBLEM_JSON, problem_response
 from kvstore.navigation import DOCS_PATH, relative_redirect
 
 
+class PublicSwaggerView(SwaggerView):  # type: ignore[misc]
+    """The spec, open to anyone: the API's shape is public, its data is not."""
+
+    @public
+    def get(self) -> Any:
+        return super().get()
+
+
 class ProblemApi(Api):  # type: ignore[misc]
-    """An Api whose every error is problem+json, by the app's one error model."""
+    """An Api whose every error is problem+json, by the app's one error model, and whose
+    spec and docs are declared `public` to the access guard (`kvstore.auth`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -24,11 +35,21 @@ class ProblemApi(Api):  # type: ignore[misc]
     def handle_error(self, e: Exception) -> Response:
         return problem_response(e)
 
+    def _register_view(self, app: Any, resource: Any, *urls: Any, **kwargs: Any) -> Any:
+        if resource is SwaggerView:
+            resource = PublicSwaggerView
+        return super()._register_view(app, resource, *urls, **kwargs)
+
+    @public
+    def render_doc(self) -> Any:
+        return super().render_doc()
+
     def _register_doc(self, app_or_blueprint: Any) -> None:
         super()._register_doc(app_or_blueprint)
         # `/v1/docs/` is where a person types it; the docs' own links are relative to `/v1/`.
         app_or_blueprint.add_url_rule(f"{self._doc}/", "doc_slash", self.render_root)
 
+    @public
     def render_root(self) -> Any:
         """`/v1/` (and `/v1`, by the slash redirect) lead to the docs."""
         return relative_redirect(DOCS_PATH)
@@ -57,10 +78,10 @@ def create_blueprint() -> Blueprint:
     from kvstore.api.v1.http import require_utf8_url
     from kvstore.api.v1.key import ns as key_ns
     from kvstore.api.v1.txn import ns as txn_ns
-    from kvstore.auth import AUTHORIZATIONS, require_api_key
+    from kvstore.auth import AUTHORIZATIONS, guard
 
     blueprint = Blueprint("v1", __name__, url_prefix="/v1")
-    blueprint.before_request(require_api_key)
+    blueprint.before_request(guard)
     blueprint.before_request(require_utf8_url)
     api = ProblemApi(
         blueprint,
