@@ -136,16 +136,16 @@ def _json_grant(index: int, raw: Any) -> Grant:
     where = f"grant {index}"
     if not isinstance(raw, Mapping):
         raise GrantError(f"{where}: must be a JSON object")
-    unknown = sorted(set(raw) - GRANT_MEMBERS)
-    if unknown:
-        raise GrantError(f"{where}: unknown member(s) {', '.join(unknown)}")
-    missing = sorted({"name", "token", "access"} - set(raw))
-    if missing:
-        raise GrantError(f"{where}: missing member(s) {', '.join(missing)}")
-    name = raw["name"]
+    name = raw.get("name")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise GrantError(f"{where}: name must be 1-64 printable ASCII characters")
     where = f"grant {index} ({name!r})"
+    unknown = sorted(set(raw) - GRANT_MEMBERS)
+    if unknown:
+        raise GrantError(f"{where}: unknown member(s) {', '.join(unknown)}")
+    missing = sorted({"token", "access"} - set(raw))
+    if missing:
+        raise GrantError(f"{where}: missing member(s) {', '.join(missing)}")
     token = raw["token"]
     if not isinstance(token, str):
         raise GrantError(f"{where}: token must be a string")
