@@ -144,7 +144,7 @@ class ScopedToken(RuleBasedStateMachine):
         self.answered(self.client.delete(f"/v1/key/{key}", headers=headers), not may_write(key))
 
     @rule(prefix=st.sampled_from(PREFIXES), limit=st.integers(1, 3))
-    def list(self, prefix: str, limit: int) -> None:
+    def list_prefix(self, prefix: str, limit: int) -> None:
         query: dict[str, Any] = {"prefix": prefix, "limit": limit}
         while True:
             response = self.client.get("/v1/key", query_string=query, headers=HEADERS)

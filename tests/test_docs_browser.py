@@ -2,7 +2,8 @@
 
 A person's first look at the API is this page, so it is checked as a person would use it:
 served by a real HTTP server, rendered by a real browser, "Try it out" clicked. The same runs
-behind an API Gateway-style stage prefix (`/dev`), where every asset and call must carry it.
+behind an API Gateway-style stage prefix (`/dev`), where every asset and call must carry it,
+and with API keys configured, where "Authorize" with a token scoped to one prefix must work.
 
 Chromium comes from Debian (`make test` installs it as root); Playwright only drives it
 through `executable_path` and never downloads a browser of its own.
