@@ -85,6 +85,8 @@ def _serve(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[s
     [
         ({"KVSTORE_DATASTORE": "redis"}, "KVSTORE_DATASTORE"),
         ({"KVSTORE_MAX_VALUE_BYTES": "lots"}, "KVSTORE_MAX_VALUE_BYTES"),
+        ({"KVSTORE_API_KEYS_FILE": "missing.json"}, "KVSTORE_API_KEYS_FILE=missing.json"),
+        ({"KVSTORE_API_KEYS": "[]"}, "KVSTORE_API_KEYS"),
     ],
 )
 def test_serve_stops_with_one_line(env: dict[str, str], variable: str, tmp_path: Path) -> None:
