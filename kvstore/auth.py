@@ -1,41 +1,47 @@
-"""Optional API keys: `Authorization: Bearer <token>`, each token read-write or read-only.
+"""API keys: who is calling (`Authorization: Bearer <token>`), and whether its grants cover it.
 
-With no keys configured (`KVSTORE_API_KEYS` unset) the API is open; that is the default for a
-local run. With keys configured, every request to the data endpoints of the versioned API
-(`/v1/key`, `/v1/batch`, `/v1/txn` and whatever namespace is added later: the rule is
-deny-by-default inside the blueprint) needs a token. Left open on purpose:
+With no keys configured (`KVSTORE_API_KEYS` and `KVSTORE_API_KEYS_FILE` unset) the API is
+open; that is the default for a local run. With keys configured, every view of the v1
+blueprint declares what it needs, next to its code:
 
-- `/healthz` and `/readyz`: load balancers and Lambda warmers probe without credentials, and
-  they reveal no data;
+    @requires(Access.READ, key_in_path())       # GET /v1/key/<key>: read that key
+    @requires(Access.READ, prefix_in_query())   # GET /v1/key?prefix=P: read every key under P
+    @checked_in_view                            # the body names the keys: the view calls
+                                                # `authorize` / `authorize_operations`
+    @public                                     # the spec and the docs
+
+One `before_request` hook of the blueprint (`guard`) finds the declaration of the view a
+request is routed to, authenticates (401), and applies it (403) before the view runs, so no
+datastore call is made for a refused request and a 403 cannot tell whether a key exists. A
+view that declares nothing is refused to every token: deny by default, so a route added
+without a declaration fails closed. Left open:
+
+- `/healthz` and `/readyz` (outside the blueprint): probes carry no credentials and see no data;
 - `/v1/swagger.json` and `/v1/docs`: the API's shape is public, its data is not;
 - `OPTIONS`: a CORS preflight never carries credentials, and it reveals only the methods.
 
-Tokens are compared in constant time against *every* configured token (no early exit on the
-first match, and through SHA-256 digests so that the comparison does not leak a token's
-length either). No token is ever logged or echoed in a problem.
+A listing is allowed only when its prefix lies within a grant (starts with a granted prefix);
+otherwise it is 403, not a silently filtered page: its cursors stay the datastore's own, exact
+on every backend, and a client learns at once to ask for its own prefix.
+
+Tokens are compared in constant time against *every* grant (no early exit on a match, and
+through SHA-256 digests, which is also all the configuration keeps). No token is ever logged
+or echoed in a problem; the access log line names the grants a token matched.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeVar
 
-from flask import g, request
+from flask import current_app, g, request
 
 from kvstore.errors import Problem
+from kvstore.grants import Access, Grant, token_digest
+from kvstore.observability import log_caller
 from kvstore.resources import current_settings
-from kvstore.settings import ApiKey
-
-#: Methods that change data; a read-only token gets 403 on these.
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-#: Endpoints of the v1 blueprint that stay open when keys are configured.
-OPEN_ENDPOINTS = frozenset({"v1.specs", "v1.doc", "v1.root"})
-
-#: POST endpoints whose body, not their method, says whether they write: a batch of gets or
-#: a transaction of checks only reads, so a read-only key may send it.
-BODY_DECIDES = frozenset({"v1.batch", "v1.txn"})
 
 SCHEME = "Bearer"
 CHALLENGE = f'{SCHEME} realm="kvstore"'
@@ -47,16 +53,38 @@ AUTHORIZATIONS = {
         "in": "header",
         "name": "Authorization",
         "description": (
-            "`Bearer <token>`, required only when the server sets KVSTORE_API_KEYS. "
-            "A read-only token may GET, and POST a batch of gets or a transaction of checks; "
-            "a write with it is 403."
+            "`Bearer <token>`, required only when the server sets KVSTORE_API_KEYS or "
+            "KVSTORE_API_KEYS_FILE. A token may read, or read and write, the keys under its "
+            "grants' prefixes; a listing must name a prefix within them. Anything else is 403."
         ),
     }
 }
 
+#: What the 403 of the data routes says in the spec.
+FORBIDDEN = "Outside the API key's grants (when keys are configured)"
+FORBIDDEN_OPERATION = "An operation outside the API key's grants; its `index` is named, none ran"
 
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+# -- who is calling ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The grants a request's token matched; `everything` when no keys are configured."""
+
+    grants: tuple[Grant, ...]
+    everything: bool = False
+
+    @property
+    def name(self) -> str:
+        """What the access log says: the matched grants' names, in configuration order."""
+        return ",".join(dict.fromkeys(grant.name for grant in self.grants))
+
+    def may(self, access: Access, scope: str) -> bool:
+        return self.everything or any(grant.allows(access, scope) for grant in self.grants)
+
+
+EVERYONE: Final = Caller((), everything=True)
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -70,72 +98,161 @@ def bearer_token(header: str | None) -> str | None:
     return token
 
 
-def match_key(keys: Sequence[ApiKey], presented: str) -> ApiKey | None:
-    """The configured key `presented` names, compared in constant time against all of them.
-
-    When one token is configured twice (once `:ro`, once read-write), the read-write entry
-    wins: the operator granted write access somewhere.
-    """
-    wanted = _digest(presented)
-    matched: ApiKey | None = None
-    for key in keys:
-        equal = hmac.compare_digest(_digest(key.token), wanted)
-        if equal and (matched is None or matched.read_only):
-            matched = key
-    return matched
+def match_grants(grants: Sequence[Grant], presented: str) -> tuple[Grant, ...]:
+    """The grants holding `presented`, compared in constant time against all of them."""
+    wanted = token_digest(presented)
+    # A list, not a generator with a condition: every digest is compared, match or not.
+    equal = [hmac.compare_digest(grant.digest, wanted) for grant in grants]
+    return tuple(grant for grant, same in zip(grants, equal, strict=True) if same)
 
 
 def _unauthorized(detail: str) -> Problem:
-    return Problem(
-        401,
-        detail,
-        slug="unauthorized",
-        headers={"WWW-Authenticate": CHALLENGE},
-    )
+    return Problem(401, detail, slug="unauthorized", headers={"WWW-Authenticate": CHALLENGE})
 
 
-def _read_only_key() -> Problem:
-    return Problem(403, "this API key may only read", slug="read-only-key")
-
-
-def authorize(
-    keys: Sequence[ApiKey], header: str | None, method: str, *, body_decides: bool = False
-) -> ApiKey | None:
-    """Raise the 401/403 Problem a request deserves; return the key when it may proceed.
-
-    With `body_decides`, a read-only key passes here and the view calls `require_write_access`
-    once it knows whether the body writes.
-    """
-    if not keys:
-        return None
+def authenticate(grants: Sequence[Grant], header: str | None) -> Caller:
+    """The caller an `Authorization` header names; raises the 401 Problem otherwise."""
     token = bearer_token(header)
     if token is None:
         raise _unauthorized("send an API key as 'Authorization: Bearer <token>'")
-    key = match_key(keys, token)
-    if key is None:
+    matched = match_grants(grants, token)
+    if not matched:
         raise _unauthorized("the API key is not valid")
-    if key.read_only and method.upper() in WRITE_METHODS and not body_decides:
-        raise _read_only_key()
-    return key
+    return Caller(matched)
 
 
-def require_api_key() -> None:
-    """A `before_request` hook of the v1 blueprint."""
+# -- what a route needs --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where a request names what its access is about: a key, or a listing's prefix."""
+
+    noun: Literal["key", "prefix"]  # for the 403's detail
+    read: Callable[[], str]
+
+
+def key_in_path(name: str = "key") -> Scope:
+    """The key of the route's `<key:name>` part."""
+    return Scope("key", lambda: str((request.view_args or {})[name]))
+
+
+def prefix_in_query(name: str = "prefix") -> Scope:
+    """The prefix of the query parameter `name`; absent is the empty prefix, every key."""
+    return Scope("prefix", lambda: request.args.get(name, ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Requires:
+    access: Access
+    scope: Scope
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: No token needed.
+PUBLIC: Final = _Marker("PUBLIC")
+#: A token needed here; the view checks the keys its body names.
+IN_VIEW: Final = _Marker("IN_VIEW")
+
+Rule = Requires | _Marker
+RULE_ATTRIBUTE = "kvstore_access_rule"
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def _declare(rule: Rule) -> Callable[[View], View]:
+    def mark(view: View) -> View:
+        setattr(view, RULE_ATTRIBUTE, rule)
+        return view
+
+    return mark
+
+
+def requires(access: Access, scope: Scope) -> Callable[[View], View]:
+    """Declare that a view needs `access` to the key or prefix `scope` reads from the request."""
+    return _declare(Requires(access, scope))
+
+
+#: Declare a view open to anyone, keys configured or not.
+public: Final = _declare(PUBLIC)
+#: Declare a view whose body names the keys: it calls `authorize` or `authorize_operations`
+#: once the body is parsed, before it touches the datastore.
+checked_in_view: Final = _declare(IN_VIEW)
+
+
+def declared_rule(view: Callable[..., Any] | None, method: str) -> Rule | None:
+    """The rule declared on the code that answers `method` at `view` (a Resource's method)."""
+    view_class = getattr(view, "view_class", None)
+    target: Any = view
+    if view_class is not None:
+        target = getattr(view_class, method.lower(), None)
+        if target is None and method == "HEAD":
+            target = getattr(view_class, "get", None)  # as the Resource dispatches it
+    rule: Rule | None = getattr(target, RULE_ATTRIBUTE, None)
+    return rule
+
+
+# -- applying it ---------------------------------------------------------------------------
+
+
+def _refusal(access: Access, noun: str, scope: str) -> str:
+    """The 403's detail: about the token's grants and the request, never about stored data."""
+    if noun == "prefix":
+        verb = "list" if access is Access.READ else "write under"
+        return f"this API key may not {verb} the prefix {scope!r}; name a prefix within its grants"
+    return f"this API key may not {access} the key {scope!r}"
+
+
+def _forbidden(detail: str, **extra: Any) -> Problem:
+    return Problem(403, detail, slug="forbidden", **extra)
+
+
+def guard() -> None:
+    """The v1 blueprint's first `before_request` hook: authenticate, then apply the rule."""
     settings = current_settings()
     if not settings.api_keys:
-        return  # an open API (the default): nothing to look at on any request
-    if request.method == "OPTIONS" or request.endpoint in OPEN_ENDPOINTS:
+        g.kvstore_caller = EVERYONE  # an open API (the default): no header is read
         return
-    key = authorize(
-        settings.api_keys,
-        request.headers.get("Authorization"),
-        request.method,
-        body_decides=request.endpoint in BODY_DECIDES,
-    )
-    g.kvstore_read_only = key is not None and key.read_only
+    if request.method == "OPTIONS":
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    rule = declared_rule(view, request.method)
+    if rule is PUBLIC:
+        return
+    caller = authenticate(settings.api_keys, request.headers.get("Authorization"))
+    g.kvstore_caller = caller
+    log_caller(caller.name)
+    if rule is None:
+        raise _forbidden("this route declares no access rule")
+    if isinstance(rule, Requires):
+        scope = rule.scope.read()
+        if not caller.may(rule.access, scope):
+            raise _forbidden(_refusal(rule.access, rule.scope.noun, scope))
 
 
-def require_write_access(writes: bool) -> None:
-    """Refuse (403) a body that writes when the request came with a read-only key."""
-    if writes and g.get("kvstore_read_only", False):
-        raise _read_only_key()
+def current_caller() -> Caller:
+    caller: Caller | None = g.get("kvstore_caller")
+    if caller is None:  # fail closed: a view checking its body outside the guarded blueprint
+        raise RuntimeError("no caller: the access guard did not run for this request")
+    return caller
+
+
+def authorize(access: Access, key: str) -> None:
+    """403 unless the caller may `access` the (valid) `key`, for a `checked_in_view` view."""
+    if not current_caller().may(access, key):
+        raise _forbidden(_refusal(access, "key", key))
+
+
+def authorize_operations(needs: Sequence[tuple[Access, str]]) -> None:
+    """Check every operation's (access, key) before any runs; 403 naming the first refused."""
+    caller = current_caller()
+    for index, (access, key) in enumerate(needs):
+        if not caller.may(access, key):
+            detail = f"operation {index}: {_refusal(access, 'key', key)}; nothing ran"
+            raise _forbidden(detail, index=index)

@@ -58,7 +58,7 @@ class Unauthorized(ClientError):
 
 
 class Forbidden(ClientError):
-    """403: a read-only token tried to write."""
+    """403: the token's grants do not cover the key, prefix or operation (`index`)."""
 
 
 class NotFound(ClientError):

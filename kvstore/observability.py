@@ -3,8 +3,10 @@
 Why stdout and JSON: gunicorn, Docker and Lambda (CloudWatch) all collect stdout, and a JSON
 line per request can be queried (CloudWatch Logs Insights, jq) without parsing free text.
 
-What a line holds: method, path, status, duration_ms, request_id, remote_addr. Never a value,
-a body, a header (so never a token) nor the query string (which carries cursors and prefixes).
+What a line holds: method, path, status, duration_ms, request_id, remote_addr, and grant: the
+name of the API key grants the request's token matched (null when no keys are configured or no
+valid token came). Never a value, a body, a header (so never a token) nor the query string
+(which carries cursors and prefixes).
 
 The `kvstore` logger gets exactly one handler however many apps are created (tests create
 hundreds), and does not propagate: on Lambda the root logger has the runtime's own handler,
@@ -98,6 +100,11 @@ def request_id_from(header: str | None) -> str:
     return uuid.uuid4().hex
 
 
+def log_caller(name: str) -> None:
+    """Name who sent the current request in its access log line: a grant's name, never a token."""
+    g.kvstore_grant = name
+
+
 def _start_request() -> None:
     g.request_started = time.perf_counter()
     g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
@@ -118,6 +125,7 @@ def _finish_request(response: Response) -> Response:
             "duration_ms": None if duration is None else round(duration, 3),
             "request_id": request_id,
             "remote_addr": request.remote_addr,
+            "grant": g.get("kvstore_grant"),
         }
         access_log.log(level, "request", extra={"fields": fields})
     return response

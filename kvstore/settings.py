@@ -11,7 +11,10 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, NoReturn
+
+from kvstore.grants import Grant, GrantError, parse_grants
 
 DATASTORES = ("memory", "sqlite", "dynamodb")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -24,17 +27,12 @@ ENV_DYNAMODB_ENDPOINT = "KVSTORE_DYNAMODB_ENDPOINT"
 ENV_DYNAMODB_CREATE_TABLE = "KVSTORE_DYNAMODB_CREATE_TABLE"
 ENV_MAX_VALUE_BYTES = "KVSTORE_MAX_VALUE_BYTES"
 ENV_API_KEYS = "KVSTORE_API_KEYS"
+ENV_API_KEYS_FILE = "KVSTORE_API_KEYS_FILE"
 ENV_LOG_LEVEL = "KVSTORE_LOG_LEVEL"
 
 
 class SettingsError(ValueError):
     """A setting that cannot work; the message names the variable."""
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    token: str
-    read_only: bool
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class Settings:
     dynamodb_create_table: bool = False
     aws_region: str = "us-east-1"
     max_value_bytes: int = 262_144
-    api_keys: tuple[ApiKey, ...] = field(default=(), repr=False)  # never printed
+    api_keys: tuple[Grant, ...] = field(default=(), repr=False)  # digests only, never printed
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -82,8 +80,9 @@ class Settings:
             values["aws_region"] = region
         if ENV_MAX_VALUE_BYTES in env:
             values["max_value_bytes"] = _integer(ENV_MAX_VALUE_BYTES, env)
-        if env.get(ENV_API_KEYS):
-            values["api_keys"] = parse_api_keys(env[ENV_API_KEYS])
+        api_keys = _api_keys(env)
+        if api_keys:
+            values["api_keys"] = api_keys
         if ENV_LOG_LEVEL in env:
             values["log_level"] = env[ENV_LOG_LEVEL].strip().upper()
         values.update(overrides)
@@ -123,14 +122,31 @@ def _integer(name: str, env: Mapping[str, str]) -> int:
         raise SettingsError(f"{name}={env[name]!r} is not a whole number") from None
 
 
-def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
-    keys: list[ApiKey] = []
-    for entry in raw.split(","):
-        entry = entry.strip()
-        if not entry:
-            continue
-        token, _, mode = entry.partition(":")
-        if not token or mode not in ("", "ro", "rw"):
-            raise SettingsError(f"{ENV_API_KEYS} entries must be TOKEN, TOKEN:rw or TOKEN:ro")
-        keys.append(ApiKey(token=token, read_only=mode == "ro"))
-    return tuple(keys)
+def parse_api_keys(raw: str, source: str = ENV_API_KEYS) -> tuple[Grant, ...]:
+    """The grants of `raw` (either form, see `kvstore.grants`); `source` names it in errors."""
+    try:
+        return parse_grants(raw)
+    except GrantError as exc:
+        raise SettingsError(f"{source}: {exc}") from None
+
+
+def _api_keys(env: Mapping[str, str]) -> tuple[Grant, ...]:
+    """The grants of KVSTORE_API_KEYS or of the file KVSTORE_API_KEYS_FILE names; () if neither.
+
+    A file that is named but missing, unreadable or empty stops start-up: an API key file
+    that failed to mount must not leave the service open.
+    """
+    inline, path = env.get(ENV_API_KEYS, "").strip(), env.get(ENV_API_KEYS_FILE, "").strip()
+    if inline and path:
+        raise SettingsError(f"set {ENV_API_KEYS} or {ENV_API_KEYS_FILE}, not both")
+    if inline:
+        return parse_api_keys(inline)
+    if not path:
+        return ()
+    source = f"{ENV_API_KEYS_FILE}={path}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise SettingsError(f"{source}: cannot read the file ({reason})") from None
+    return parse_api_keys(text, source)

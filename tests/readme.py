@@ -27,14 +27,23 @@ def mask_times(lines: list[str]) -> list[str]:
 def sports_session(base_url: str) -> tuple[list[str], list[str]]:
     """Runs the quick start's curl session against `base_url`: (what it printed, what the
     README says it prints), times masked. Only the address differs from the README's."""
-    script = block_after("Then, in another terminal")
-    printed = block_after("Which prints").strip().splitlines()
+    return curl_session("Then, in another terminal", "Which prints", base_url)
+
+
+def curl_session(
+    commands: str, prints: str, address: str, cwd: Path | None = None
+) -> tuple[list[str], list[str]]:
+    """Runs the curl block after `commands` with `localhost:5000` replaced by `address`, in
+    `cwd`: (what it printed, what the block after `prints` says), times masked."""
+    script = block_after(commands)
+    printed = block_after(prints).strip().splitlines()
     result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script.replace("localhost:5000", base_url)],
+        ["bash", "-euo", "pipefail", "-c", script.replace("localhost:5000", address)],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
+        cwd=cwd,
     )
     # curl -s prints no newline after a body: put one after each JSON document.
     lines = re.sub(r"\}(?=\{|\d)", "}\n", result.stdout).strip().splitlines()

@@ -2,7 +2,8 @@
 
 A person's first look at the API is this page, so it is checked as a person would use it:
 served by a real HTTP server, rendered by a real browser, "Try it out" clicked. The same runs
-behind an API Gateway-style stage prefix (`/dev`), where every asset and call must carry it.
+behind an API Gateway-style stage prefix (`/dev`), where every asset and call must carry it,
+and with API keys configured, where "Authorize" with a token scoped to one prefix must work.
 
 Chromium comes from Debian (`make test` installs it as root); Playwright only drives it
 through `executable_path` and never downloads a browser of its own.
@@ -14,6 +15,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ from werkzeug.serving import make_server
 
 from kvstore.app import create_app
 from kvstore.datastores.memory import MemoryDatastore
-from kvstore.settings import Settings
+from kvstore.grants import hashed_token
+from kvstore.settings import Settings, parse_api_keys
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,6 +42,8 @@ CHROMIUM_ARGS = [
 ]
 STAGE = "/dev"
 SPORTS = ["tennis", "football", "cycling"]
+TEAM_PREFIX = "team-a/"
+TEAM_TOKEN = "kvs_team-a-token-for-the-browser"
 TIMEOUT_MS = 20_000
 
 pytestmark = pytest.mark.slow
@@ -76,22 +81,23 @@ class Service:
     spec: dict[str, Any] = field(default_factory=dict)
 
 
-def seeded_app() -> Any:
+def seeded_app(settings: Settings | None = None) -> Any:
     datastore = MemoryDatastore()
     datastore.put("sports", SPORTS)
     for sport in SPORTS:
         datastore.put(sport, {"name": sport})
-    app = create_app(Settings(datastore="memory", log_level="WARNING"), datastore=datastore)
+    datastore.put(f"{TEAM_PREFIX}sports", SPORTS)
+    settings = settings or Settings(datastore="memory", log_level="WARNING")
+    app = create_app(settings, datastore=datastore)
     with app.test_client() as client:
         spec = client.get("/v1/swagger.json").get_json()
     app.extensions["test.spec"] = spec
     return app
 
 
-@pytest.fixture(scope="module", params=["root", "stage"])
-def service(request: pytest.FixtureRequest) -> Iterator[Service]:
-    app = seeded_app()
-    staged = request.param == "stage"
+@contextmanager
+def served(app: Any, staged: bool) -> Iterator[Service]:
+    """`app` on a real HTTP server on a free port, behind the stage prefix when `staged`."""
     wsgi: WSGIApp = StagePrefix(app.wsgi_app, STAGE) if staged else app.wsgi_app
     server = make_server("127.0.0.1", 0, wsgi, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -103,6 +109,32 @@ def service(request: pytest.FixtureRequest) -> Iterator[Service]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+@pytest.fixture(scope="module", params=["root", "stage"])
+def service(request: pytest.FixtureRequest) -> Iterator[Service]:
+    with served(seeded_app(), staged=request.param == "stage") as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def secured_service() -> Iterator[Service]:
+    """The service with API keys: one token that reads and writes only `team-a/`."""
+    grants = parse_api_keys(
+        json.dumps(
+            [
+                {
+                    "name": "team-a",
+                    "token": hashed_token(TEAM_TOKEN),
+                    "access": "write",
+                    "prefixes": [TEAM_PREFIX],
+                }
+            ]
+        )
+    )
+    settings = Settings(datastore="memory", log_level="WARNING", api_keys=grants)
+    with served(seeded_app(settings), staged=False) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +167,9 @@ class PageLog:
     failed: list[str] = field(default_factory=list)
 
 
-@pytest.fixture
-def docs(browser_context: Any, service: Service, tmp_path: Path) -> Iterator[tuple[Any, PageLog]]:
-    """The docs page, loaded and rendered, with everything it logged and requested."""
+@contextmanager
+def opened_docs(browser_context: Any, service: Service) -> Iterator[tuple[Any, PageLog]]:
+    """The docs page of `service`, loaded and rendered, with everything it logged and requested."""
     page = browser_context.new_page()
     log = PageLog()
 
@@ -157,6 +189,12 @@ def docs(browser_context: Any, service: Service, tmp_path: Path) -> Iterator[tup
         yield page, log
     finally:
         page.close()
+
+
+@pytest.fixture
+def docs(browser_context: Any, service: Service) -> Iterator[tuple[Any, PageLog]]:
+    with opened_docs(browser_context, service) as opened:
+        yield opened
 
 
 def spec_operations(spec: dict[str, Any]) -> set[tuple[str, str]]:
@@ -214,21 +252,59 @@ def test_every_operation_is_listed(docs: tuple[Any, PageLog], service: Service) 
     assert listed == expected
 
 
-def test_try_it_out_reads_the_sports_key(docs: tuple[Any, PageLog], service: Service) -> None:
-    page, log = docs
+def try_get_key(page: Any, key: str) -> tuple[str, Any]:
+    """ "Try it out" -> "Execute" on `GET /v1/key/{key}`: the status and body shown."""
     expand_all_tags(page)
     path = page.locator(".opblock-summary-path").filter(has_text=re.compile(r"^/key/\{key\}$"))
     operation = page.locator(".opblock.opblock-get").filter(has=path)
-    operation.locator(".opblock-summary").click()
-    operation.get_by_role("button", name="Try it out").click()
-    operation.locator('input[placeholder="key"]').fill("sports")
-    operation.get_by_role("button", name="Execute").click()
-
+    field = operation.locator('input[placeholder="key"]')
+    if field.count() == 0:  # the first call: open the operation, then "Try it out"
+        operation.locator(".opblock-summary").click()
+        operation.get_by_role("button", name="Try it out").click()
+    field.fill(key)
     live = operation.locator(".live-responses-table .response")
+    previous = live.locator(".response-col_description pre").all_inner_texts()
+    operation.get_by_role("button", name="Execute").click()
     live.locator(".response-col_status").first.wait_for()
-    assert live.locator(".response-col_status").first.inner_text().strip() == "200"
-    body = json.loads(live.locator(".response-col_description pre").first.inner_text())
+    body = live.locator(".response-col_description pre").first
+    page.wait_for_function(
+        "([element, before]) => element.innerText !== before",
+        arg=[body.element_handle(), previous[0] if previous else ""],
+    )
+    status = live.locator(".response-col_status").first.inner_text().strip()
+    return status, json.loads(body.inner_text())
+
+
+def test_try_it_out_reads_the_sports_key(docs: tuple[Any, PageLog], service: Service) -> None:
+    page, log = docs
+    status, body = try_get_key(page, "sports")
+    assert status == "200"
     assert body["key"] == "sports"
     assert body["value"] == SPORTS
     assert f"{service.root}/v1/key/sports" in log.requests
     assert log.console_errors == []
+
+
+def test_authorize_with_a_scoped_token(browser_context: Any, secured_service: Service) -> None:
+    """Swagger UI's Authorize: without it 401; with `Bearer <token>` the token's own keys
+    read, and a key outside its grant is 403."""
+    with opened_docs(browser_context, secured_service) as (page, log):
+        status, body = try_get_key(page, f"{TEAM_PREFIX}sports")
+        assert (status, body["status"]) == ("401", 401)
+
+        page.locator(".auth-wrapper .authorize").click()
+        dialog = page.locator(".dialog-ux")
+        dialog.locator("input").fill(f"Bearer {TEAM_TOKEN}")
+        dialog.get_by_role("button", name="Authorize", exact=True).click()
+        dialog.get_by_role("button", name="Close").click()
+
+        status, body = try_get_key(page, f"{TEAM_PREFIX}sports")
+        assert status == "200"
+        assert (body["key"], body["value"]) == (f"{TEAM_PREFIX}sports", SPORTS)
+        status, body = try_get_key(page, "sports")
+        assert (status, body["type"]) == ("403", "urn:kvstore:problem:forbidden")
+        # Chromium reports each error answer on the console; nothing else went wrong.
+        assert log.console_errors == [
+            "Failed to load resource: the server responded with a status of 401 (UNAUTHORIZED)",
+            "Failed to load resource: the server responded with a status of 403 (FORBIDDEN)",
+        ]

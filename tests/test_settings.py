@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kvstore.settings import ApiKey, Settings, SettingsError
+from kvstore.grants import Access, token_digest
+from kvstore.settings import Settings, SettingsError
 
 
 def test_defaults() -> None:
@@ -34,7 +35,14 @@ def test_reads_environment() -> None:
     )
     assert settings.datastore == "memory"
     assert settings.max_value_bytes == 1024
-    assert settings.api_keys == (ApiKey("alpha", False), ApiKey("beta", True))
+    assert [(key.name, key.access, key.prefixes) for key in settings.api_keys] == [
+        ("key-1", Access.WRITE, ("",)),
+        ("key-2", Access.READ, ("",)),
+    ]
+    assert [key.digest for key in settings.api_keys] == [
+        token_digest("alpha"),
+        token_digest("beta"),
+    ]
     assert settings.dynamodb_create_table is True
     assert settings.dynamodb_endpoint == "http://127.0.0.1:8000"
     assert settings.aws_region == "eu-west-1"
@@ -77,6 +85,8 @@ def _serve(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[s
     [
         ({"KVSTORE_DATASTORE": "redis"}, "KVSTORE_DATASTORE"),
         ({"KVSTORE_MAX_VALUE_BYTES": "lots"}, "KVSTORE_MAX_VALUE_BYTES"),
+        ({"KVSTORE_API_KEYS_FILE": "missing.json"}, "KVSTORE_API_KEYS_FILE=missing.json"),
+        ({"KVSTORE_API_KEYS": "[]"}, "KVSTORE_API_KEYS"),
     ],
 )
 def test_serve_stops_with_one_line(env: dict[str, str], variable: str, tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ COMMANDS = {
     "ls": "kvstore.cli.keys",
     "export": "kvstore.cli.bulk",
     "import": "kvstore.cli.bulk",
+    "token": "kvstore.cli.token",
 }
 
 

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 from kvstore.app import create_app
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.errors import PROBLEM_JSON
-from kvstore.settings import ApiKey, Settings
+from kvstore.settings import Settings, parse_api_keys
 
 TOKEN = "fuzz-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,7 +34,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def build_app() -> Flask:
     # A small value limit so the fuzzer also reaches 413; the memory store, so the run is fast.
     return create_app(
-        Settings(datastore="memory", max_value_bytes=4096, api_keys=(ApiKey(TOKEN, False),)),
+        Settings(datastore="memory", max_value_bytes=4096, api_keys=parse_api_keys(TOKEN)),
         datastore=MemoryDatastore(max_value_bytes=4096),
     )
 

@@ -8,14 +8,25 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 from flask_restx import Api, Namespace
+from flask_restx.api import SwaggerView
 
 from kvstore import __version__
+from kvstore.auth import public
 from kvstore.errors import PROBLEM_JSON, problem_response
 from kvstore.navigation import DOCS_PATH, relative_redirect
 
 
+class PublicSwaggerView(SwaggerView):  # type: ignore[misc]
+    """The spec, open to anyone: the API's shape is public, its data is not."""
+
+    @public
+    def get(self) -> Any:
+        return super().get()
+
+
 class ProblemApi(Api):  # type: ignore[misc]
-    """An Api whose every error is problem+json, by the app's one error model."""
+    """An Api whose every error is problem+json, by the app's one error model, and whose
+    spec and docs are declared `public` to the access guard (`kvstore.auth`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -35,11 +46,21 @@ class ProblemApi(Api):  # type: ignore[misc]
         default = self.default_mediatype
         return lambda resource_cls: [*accepted_mediatypes(), default]
 
+    def _register_view(self, app: Any, resource: Any, *urls: Any, **kwargs: Any) -> Any:
+        if resource is SwaggerView:
+            resource = PublicSwaggerView
+        return super()._register_view(app, resource, *urls, **kwargs)
+
+    @public
+    def render_doc(self) -> Any:
+        return super().render_doc()
+
     def _register_doc(self, app_or_blueprint: Any) -> None:
         super()._register_doc(app_or_blueprint)
         # `/v1/docs/` is where a person types it; the docs' own links are relative to `/v1/`.
         app_or_blueprint.add_url_rule(f"{self._doc}/", "doc_slash", self.render_root)
 
+    @public
     def render_root(self) -> Any:
         """`/v1/` (and `/v1`, by the slash redirect) lead to the docs."""
         return relative_redirect(DOCS_PATH)
@@ -74,10 +95,10 @@ def create_blueprint() -> Blueprint:
     from kvstore.api.v1.http import require_utf8_url
     from kvstore.api.v1.key import ns as key_ns
     from kvstore.api.v1.txn import ns as txn_ns
-    from kvstore.auth import AUTHORIZATIONS, require_api_key
+    from kvstore.auth import AUTHORIZATIONS, guard
 
     blueprint = Blueprint("v1", __name__, url_prefix="/v1")
-    blueprint.before_request(require_api_key)
+    blueprint.before_request(guard)
     blueprint.before_request(require_utf8_url)
     api = ProblemApi(
         blueprint,
@@ -94,6 +115,7 @@ def create_blueprint() -> Blueprint:
     )
     for template in (key_ns, batch_ns, txn_ns):
         api.add_namespace(namespace_for_app(template))
+    blueprint.api = api  # type: ignore[attr-defined]  # for code that adds a route to it
     return blueprint
 
 

@@ -20,7 +20,7 @@ from flask_restx import Namespace, Resource, fields
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.models import AnyJSON, NullableInteger, item_model, problem_model
 from kvstore.api.v1.operations import BatchPlan, body_limit, parse_batch
-from kvstore.auth import require_write_access
+from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
 from kvstore.datastores.base import (
     MAX_OPERATIONS,
     MAX_TTL_SECONDS,
@@ -30,6 +30,7 @@ from kvstore.datastores.base import (
     Item,
 )
 from kvstore.errors import Problem, problem_from_exception
+from kvstore.grants import Access
 from kvstore.resources import current_datastore, current_executor
 
 ns = Namespace("batch", description="Independent operations run concurrently", path="/batch")
@@ -131,7 +132,7 @@ def run_batch(
 
 @ns.route("", endpoint="batch")
 @ns.response(401, "Missing or invalid API key (when keys are configured)", problem_model)
-@ns.response(403, "A read-only API key tried to write", problem_model)
+@ns.response(403, FORBIDDEN_OPERATION, problem_model)
 class Batch(Resource):  # type: ignore[misc]
     @ns.expect(batch_request_model)
     @ns.response(200, "One result per operation, in request order", batch_response_model)
@@ -139,9 +140,14 @@ class Batch(Resource):  # type: ignore[misc]
     @ns.response(413, "The body is too large", problem_model)
     @ns.response(415, "Not JSON", problem_model)
     @ns.response(422, "An invalid operation (its `index` is named); nothing ran", problem_model)
+    @checked_in_view
     def post(self) -> Response:
         """Run up to 100 independent get/put/delete operations concurrently (not atomic)."""
         datastore = current_datastore()
         plan = parse_batch(read_json_body(body_limit(max_value_bytes())), datastore)
-        require_write_access(bool(plan.writes))
+        accesses = sorted(
+            [(index, Access.READ, key) for index, key in plan.gets]
+            + [(index, Access.WRITE, op.key) for index, op in plan.writes]
+        )
+        authorize_operations([(access, key) for _, access, key in accesses])
         return json_response({"results": run_batch(datastore, plan, current_executor())})

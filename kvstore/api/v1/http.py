@@ -14,28 +14,12 @@ from urllib.parse import parse_qsl
 
 from flask import Response, current_app, request
 
+from kvstore import strictjson
 from kvstore.datastores.base import Item
 from kvstore.errors import Problem
 from kvstore.resources import current_settings
 
 JSON = "application/json"
-
-
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise ValueError(f"duplicate object key {duplicate!r}")
-    return obj
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-#: Built once: `json.loads` with hooks builds a new decoder on every call.
-_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
 
 
 def parse_json(raw: bytes) -> Any:
@@ -53,7 +37,7 @@ def parse_json(raw: bytes) -> Any:
     try:
         if text.startswith("\ufeff"):  # what json.loads says of a BOM; the decoder does not check
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-        return _DECODER.decode(text)
+        return strictjson.loads(text)
     except RecursionError:
         raise Problem(400, "the JSON document is nested too deeply", slug="invalid-json") from None
     except ValueError as exc:

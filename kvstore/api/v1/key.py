@@ -20,9 +20,18 @@ from kvstore.api.v1.http import (
 )
 from kvstore.api.v1.models import create_model, item_model, page_model, problem_model, put_model
 from kvstore.api.v1.preconditions import not_modified, write_condition
-from kvstore.datastores.base import ABSENT, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Item
+from kvstore.auth import (
+    FORBIDDEN,
+    authorize,
+    checked_in_view,
+    key_in_path,
+    prefix_in_query,
+    requires,
+)
+from kvstore.datastores.base import ABSENT, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Item, validate_key
 from kvstore.datastores.errors import PreconditionFailed
 from kvstore.errors import Problem
+from kvstore.grants import Access
 from kvstore.resources import current_datastore
 
 ns = Namespace("key", description="Key/value items", path="/key")
@@ -48,7 +57,7 @@ def _write_response(item: Item, created: bool) -> Response:
 
 @ns.route("", endpoint="key_list")
 @ns.response(401, "Missing or invalid API key (when keys are configured)", problem_model)
-@ns.response(403, "A read-only API key tried to write", problem_model)
+@ns.response(403, FORBIDDEN, problem_model)
 class KeyList(Resource):  # type: ignore[misc]
     @ns.doc(
         params={
@@ -59,6 +68,7 @@ class KeyList(Resource):  # type: ignore[misc]
     )
     @ns.response(200, "One page of items; follow next_cursor for more", page_model)
     @ns.response(400, "Bad limit or cursor", problem_model)
+    @requires(Access.READ, prefix_in_query())
     def get(self) -> Response:
         """List items in pages; `Link: rel="next"` points at the next page."""
         prefix = request.args.get("prefix", "")
@@ -84,11 +94,13 @@ class KeyList(Resource):  # type: ignore[misc]
     @ns.response(413, "Value too large", problem_model)
     @ns.response(415, "Not JSON", problem_model)
     @ns.response(422, "Invalid body", problem_model)
+    @checked_in_view
     def post(self) -> Response:
         """Create a key; fails with 409 when it already exists."""
         body = require_object(
             read_json_body(_body_limit()), {"key", "value", "ttl"}, {"key", "value"}
         )
+        authorize(Access.WRITE, validate_key(body["key"]))
         try:
             item, _ = current_datastore().put(
                 body["key"], body["value"], ttl=body.get("ttl"), condition=ABSENT
@@ -101,12 +113,13 @@ class KeyList(Resource):  # type: ignore[misc]
 @ns.route("/<key:key>", endpoint="key_item")
 @ns.param("key", "the key; may contain '/', percent-encode other reserved characters")
 @ns.response(401, "Missing or invalid API key (when keys are configured)", problem_model)
-@ns.response(403, "A read-only API key tried to write", problem_model)
+@ns.response(403, FORBIDDEN, problem_model)
 class KeyItem(Resource):  # type: ignore[misc]
     @ns.response(200, "The item", item_model)
     @ns.response(304, "Not modified (If-None-Match)")
     @ns.response(400, "Invalid key", problem_model)
     @ns.response(404, "No such key", problem_model)
+    @requires(Access.READ, key_in_path())
     def get(self, key: str) -> Response:
         """Read one key; honours `If-None-Match`."""
         item = current_datastore().get(key)
@@ -126,6 +139,7 @@ class KeyItem(Resource):  # type: ignore[misc]
     @ns.response(413, "Value too large", problem_model)
     @ns.response(415, "Not JSON", problem_model)
     @ns.response(422, "Invalid body", problem_model)
+    @requires(Access.WRITE, key_in_path())
     def put(self, key: str) -> Response:
         """Create or replace; `If-Match: "<version>"`, `If-Match: *`, `If-None-Match: *`."""
         condition = write_condition()
@@ -139,6 +153,7 @@ class KeyItem(Resource):  # type: ignore[misc]
     @ns.response(400, "Invalid key or precondition header", problem_model)
     @ns.response(404, "No such key", problem_model)
     @ns.response(412, "Precondition failed", problem_model)
+    @requires(Access.WRITE, key_in_path())
     def delete(self, key: str) -> Response:
         """Delete a key; honours `If-Match`."""
         condition = write_condition()

@@ -17,9 +17,10 @@ from flask_restx import Namespace, Resource, fields
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.models import AnyJSON, NullableInteger, item_model, problem_model
 from kvstore.api.v1.operations import body_limit, parse_txn
-from kvstore.auth import require_write_access
+from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
 from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS, Check
 from kvstore.errors import Problem
+from kvstore.grants import Access
 from kvstore.resources import current_datastore
 
 CAPABILITY = "transactions"
@@ -84,7 +85,7 @@ txn_failed_model = ns.inherit(
 
 @ns.route("", endpoint="txn")
 @ns.response(401, "Missing or invalid API key (when keys are configured)", problem_model)
-@ns.response(403, "A read-only API key tried to write", problem_model)
+@ns.response(403, FORBIDDEN_OPERATION, problem_model)
 class Txn(Resource):  # type: ignore[misc]
     @ns.expect(txn_request_model)
     @ns.response(200, "Every operation applied", txn_response_model)
@@ -95,17 +96,24 @@ class Txn(Resource):  # type: ignore[misc]
     @ns.response(422, "An invalid operation (its `index` is named); nothing ran", problem_model)
     @ns.response(501, "This datastore does not support transactions", problem_model)
     @ns.response(503, "The datastore is unavailable; retry after Retry-After", problem_model)
+    @checked_in_view
     def post(self) -> Response:
         """Apply up to 100 put/delete/check operations all or nothing."""
         datastore = current_datastore()
+        operations = parse_txn(read_json_body(body_limit(max_value_bytes())), datastore)
+        # Before the capability: a request outside the grants is 403 on every backend.
+        authorize_operations(
+            [
+                (Access.READ if isinstance(op, Check) else Access.WRITE, op.key)
+                for op in operations.operations
+            ]
+        )
         if CAPABILITY not in datastore.capabilities:
             raise Problem(
                 501,
                 f"the {datastore.name} datastore does not support transactions",
                 slug="transactions-unsupported",
             )
-        operations = parse_txn(read_json_body(body_limit(max_value_bytes())), datastore)
-        require_write_access(not all(isinstance(op, Check) for op in operations.operations))
         results = datastore.transact(operations)
         return json_response(
             {"results": [None if item is None else item.to_dict() for item in results]}
