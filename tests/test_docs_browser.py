@@ -12,68 +12,21 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.serving import make_server
 
 from kvstore.app import create_app
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.settings import Settings
+from tests.browser import PageLog, Service, chromium, served
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-STAGE = "/dev"
 SPORTS = ["tennis", "football", "cycling"]
-TIMEOUT_MS = 20_000
 
 pytestmark = pytest.mark.slow
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-class StagePrefix:
-    """What API Gateway does for a stage: the app sees SCRIPT_NAME=/dev and the rest as path.
-
-    A path outside the stage is answered 404 here, as API Gateway would, so an asset URL that
-    forgets the prefix fails the page instead of being served by accident.
-    """
-
-    def __init__(self, app: WSGIApp, prefix: str) -> None:
-        self.app = app
-        self.prefix = prefix
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        path: str = environ.get("PATH_INFO", "")
-        if path != self.prefix and not path.startswith(self.prefix + "/"):
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"outside the stage"]
-        environ["SCRIPT_NAME"] = self.prefix
-        environ["PATH_INFO"] = path[len(self.prefix) :]
-        return self.app(environ, start_response)
-
-
-@dataclass
-class Service:
-    """A served app: `root` is where its `/v1/...` lives (the stage prefix included)."""
-
-    origin: str
-    root: str
-    spec: dict[str, Any] = field(default_factory=dict)
 
 
 def seeded_app() -> Any:
@@ -81,74 +34,26 @@ def seeded_app() -> Any:
     datastore.put("sports", SPORTS)
     for sport in SPORTS:
         datastore.put(sport, {"name": sport})
-    app = create_app(Settings(datastore="memory", log_level="WARNING"), datastore=datastore)
-    with app.test_client() as client:
-        spec = client.get("/v1/swagger.json").get_json()
-    app.extensions["test.spec"] = spec
-    return app
+    return create_app(Settings(datastore="memory", log_level="WARNING"), datastore=datastore)
 
 
 @pytest.fixture(scope="module", params=["root", "stage"])
 def service(request: pytest.FixtureRequest) -> Iterator[Service]:
-    app = seeded_app()
-    staged = request.param == "stage"
-    wsgi: WSGIApp = StagePrefix(app.wsgi_app, STAGE) if staged else app.wsgi_app
-    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    origin = f"http://127.0.0.1:{server.server_port}"
-    try:
-        yield Service(origin, origin + (STAGE if staged else ""), app.extensions["test.spec"])
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with served(seeded_app(), staged=request.param == "stage") as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"{CHROMIUM} is missing and could not be installed here: "
-            "run `make test` as root (it runs `apt-get install chromium`) to check the docs page"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),  # a fresh profile every run
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
-
-
-@dataclass
-class PageLog:
-    console_errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
 
 
 @pytest.fixture
 def docs(browser_context: Any, service: Service, tmp_path: Path) -> Iterator[tuple[Any, PageLog]]:
     """The docs page, loaded and rendered, with everything it logged and requested."""
     page = browser_context.new_page()
-    log = PageLog()
-
-    def on_console(message: Any) -> None:
-        if message.type == "error":
-            log.console_errors.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: log.console_errors.append(str(error)))
-    page.on("request", lambda request: log.requests.append(request.url))
-    page.on("requestfailed", lambda request: log.failed.append(f"{request.url}: {request.failure}"))
+    log = PageLog.of(page)
     response = page.goto(f"{service.root}/v1/docs")
     assert response is not None
     assert response.status == 200
@@ -157,6 +62,12 @@ def docs(browser_context: Any, service: Service, tmp_path: Path) -> Iterator[tup
         yield page, log
     finally:
         page.close()
+
+
+def served_spec(service: Service) -> dict[str, Any]:
+    with service.app.test_client() as client:
+        spec: dict[str, Any] = client.get("/v1/swagger.json").get_json()
+    return spec
 
 
 def spec_operations(spec: dict[str, Any]) -> set[tuple[str, str]]:
@@ -185,12 +96,11 @@ def test_the_page_loads_only_from_the_service_without_errors(
     page, log = docs
     page.wait_for_load_state("networkidle")
 
-    assert log.console_errors == []
+    assert log.unexpected_errors() == []
     assert log.failed == []
     assert log.requests, "the page made no request at all"
-    outside = [url for url in log.requests if not url.startswith(service.root + "/")]
-    assert outside == [], "requests outside the service (or outside the stage)"
-    assets = [url for url in log.requests if "/swaggerui/" in urlsplit(url).path]
+    assert log.outside(service.root) == [], "requests outside the service (or outside the stage)"
+    assets = [url for url in log.urls if "/swaggerui/" in urlsplit(url).path]
     assert assets, "no Swagger UI asset was loaded"
     assert all(
         urlsplit(url).path.startswith(urlsplit(service.root).path + "/swaggerui/") for url in assets
@@ -209,7 +119,7 @@ def test_every_operation_is_listed(docs: tuple[Any, PageLog], service: Service) 
         path = block.locator(".opblock-summary-path").inner_text().strip().replace("\u200b", "")
         listed.add((method, path))
 
-    expected = spec_operations(service.spec)
+    expected = spec_operations(served_spec(service))
     assert {("GET", "/key"), ("POST", "/key"), ("GET", "/key/{key}")} <= expected
     assert listed == expected
 
@@ -230,5 +140,5 @@ def test_try_it_out_reads_the_sports_key(docs: tuple[Any, PageLog], service: Ser
     body = json.loads(live.locator(".response-col_description pre").first.inner_text())
     assert body["key"] == "sports"
     assert body["value"] == SPORTS
-    assert f"{service.root}/v1/key/sports" in log.requests
-    assert log.console_errors == []
+    assert f"{service.root}/v1/key/sports" in log.urls
+    assert log.unexpected_errors() == []
