@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from kvstore.datastores.base import Datastore
+from kvstore.demo import SPORTS, TEAMS, sport_key
 from kvstore.inprocess import serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -145,3 +147,13 @@ class PageLog:
     def outside(self, root: str) -> list[str]:
         """The URLs requested that are not under `root` (another host, or outside the stage)."""
         return [url for url in self.urls if not url.startswith(root + "/")]
+
+
+def seed_tree(datastore: Datastore) -> None:
+    """The demo's keys, three levels deep (`sports/baseball/yankees`), and one that expires."""
+    datastore.put("sports", SPORTS)
+    for sport, teams in TEAMS.items():
+        datastore.put(sport_key(sport), teams)
+    datastore.put("sports/baseball/yankees", {"city": "New York", "founded": 1901})
+    datastore.put("sports/baseball/cubs", {"city": "Chicago", "founded": 1876})
+    datastore.put("motto", "Play ball!", ttl=3600)
