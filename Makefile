@@ -16,7 +16,7 @@ STAMP  := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install requirements python run test pytest-debian13 lint typecheck pytest spec bench clean browser lambda-venv lambda-package dynalite compose
+.PHONY: install requirements python run test pytest-debian13 lint typecheck pytest spec bench clean browser lambda-venv lambda-package dynalite compose ui-screenshot
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "kvstore needs python3.13, python3.12 or python3.11 on PATH, or make PYTHON=..." >&2; exit 1; }
@@ -100,6 +100,10 @@ test: lint typecheck pytest pytest-debian13
 
 spec: install
 	$(BIN)/kvstore spec --output swagger.yaml
+
+# docs/ui.png, the README's picture of the data browser, taken in Debian's Chromium.
+ui-screenshot: install browser
+	$(BIN)/python -m tests.ui_screenshot docs/ui.png
 
 # The benchmark (README "Performance"): a few minutes, loopback only, leaves no process behind.
 # wrk comes from Debian's packages; BENCH_ARGS passes options, e.g. BENCH_ARGS=--quick.

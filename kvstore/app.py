@@ -50,8 +50,10 @@ def create_app(
     from kvstore.api.v1 import create_blueprint
     from kvstore.health import bp as health_bp
     from kvstore.navigation import bp as navigation_bp
+    from kvstore.ui import bp as ui_bp
 
     app.register_blueprint(navigation_bp)
+    app.register_blueprint(ui_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(create_blueprint())
 

@@ -1,4 +1,5 @@
-"""Where a person lands: `/` and `/v1` lead to the API docs, and no redirect names a host.
+"""Where a person lands: `/` leads to the data browser (`/ui`), `/v1` and `/v1/` to the API
+docs, and no redirect names a host.
 
 Every redirect the app makes carries a path-absolute `Location` (`/dev/v1/docs`), resolved by
 the client against the URL it used: built from the `Host` header instead, it would send a
@@ -14,8 +15,10 @@ from flask import Blueprint, Flask, Request, redirect, request
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Response
 
-#: Where `/`, `/v1` and `/v1/` lead, under the app's root.
+#: Where `/v1` and `/v1/` lead, under the app's root.
 DOCS_PATH = "/v1/docs"
+#: The data browser (kvstore/ui), where `/` leads.
+UI_PATH = "/ui"
 
 bp = Blueprint("navigation", __name__)
 
@@ -27,7 +30,7 @@ def relative_redirect(path: str, code: int = 302) -> Response:
 
 @bp.get("/")
 def root() -> Response:
-    return relative_redirect(DOCS_PATH)
+    return relative_redirect(UI_PATH)
 
 
 class RelativeRedirectFlask(Flask):

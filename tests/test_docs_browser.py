@@ -13,72 +13,24 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.serving import make_server
 
 from kvstore.app import create_app
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.grants import hashed_token
 from kvstore.settings import Settings, parse_api_keys
+from tests.browser import PageLog, Service, chromium, served
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-STAGE = "/dev"
 SPORTS = ["tennis", "football", "cycling"]
 TEAM_PREFIX = "team-a/"
 TEAM_TOKEN = "kvs_team-a-token-for-the-browser"
-TIMEOUT_MS = 20_000
 
 pytestmark = pytest.mark.slow
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-class StagePrefix:
-    """What API Gateway does for a stage: the app sees SCRIPT_NAME=/dev and the rest as path.
-
-    A path outside the stage is answered 404 here, as API Gateway would, so an asset URL that
-    forgets the prefix fails the page instead of being served by accident.
-    """
-
-    def __init__(self, app: WSGIApp, prefix: str) -> None:
-        self.app = app
-        self.prefix = prefix
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        path: str = environ.get("PATH_INFO", "")
-        if path != self.prefix and not path.startswith(self.prefix + "/"):
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"outside the stage"]
-        environ["SCRIPT_NAME"] = self.prefix
-        environ["PATH_INFO"] = path[len(self.prefix) :]
-        return self.app(environ, start_response)
-
-
-@dataclass
-class Service:
-    """A served app: `root` is where its `/v1/...` lives (the stage prefix included)."""
-
-    origin: str
-    root: str
-    spec: dict[str, Any] = field(default_factory=dict)
 
 
 def seeded_app(settings: Settings | None = None) -> Any:
@@ -88,27 +40,7 @@ def seeded_app(settings: Settings | None = None) -> Any:
         datastore.put(sport, {"name": sport})
     datastore.put(f"{TEAM_PREFIX}sports", SPORTS)
     settings = settings or Settings(datastore="memory", log_level="WARNING")
-    app = create_app(settings, datastore=datastore)
-    with app.test_client() as client:
-        spec = client.get("/v1/swagger.json").get_json()
-    app.extensions["test.spec"] = spec
-    return app
-
-
-@contextmanager
-def served(app: Any, staged: bool) -> Iterator[Service]:
-    """`app` on a real HTTP server on a free port, behind the stage prefix when `staged`."""
-    wsgi: WSGIApp = StagePrefix(app.wsgi_app, STAGE) if staged else app.wsgi_app
-    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    origin = f"http://127.0.0.1:{server.server_port}"
-    try:
-        yield Service(origin, origin + (STAGE if staged else ""), app.extensions["test.spec"])
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    return create_app(settings, datastore=datastore)
 
 
 @pytest.fixture(scope="module", params=["root", "stage"])
@@ -120,67 +52,30 @@ def service(request: pytest.FixtureRequest) -> Iterator[Service]:
 @pytest.fixture(scope="module")
 def secured_service() -> Iterator[Service]:
     """The service with API keys: one token that reads and writes only `team-a/`."""
-    grants = parse_api_keys(
-        json.dumps(
-            [
-                {
-                    "name": "team-a",
-                    "token": hashed_token(TEAM_TOKEN),
-                    "access": "write",
-                    "prefixes": [TEAM_PREFIX],
-                }
-            ]
-        )
+    grant = {
+        "name": "team-a",
+        "token": hashed_token(TEAM_TOKEN),
+        "access": "write",
+        "prefixes": [TEAM_PREFIX],
+    }
+    settings = Settings(
+        datastore="memory", log_level="WARNING", api_keys=parse_api_keys(json.dumps([grant]))
     )
-    settings = Settings(datastore="memory", log_level="WARNING", api_keys=grants)
     with served(seeded_app(settings), staged=False) as service:
         yield service
 
 
 @pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"{CHROMIUM} is missing and could not be installed here: "
-            "run `make test` as root (it runs `apt-get install chromium`) to check the docs page"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),  # a fresh profile every run
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
-
-
-@dataclass
-class PageLog:
-    console_errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
 
 
 @contextmanager
 def opened_docs(browser_context: Any, service: Service) -> Iterator[tuple[Any, PageLog]]:
     """The docs page of `service`, loaded and rendered, with everything it logged and requested."""
     page = browser_context.new_page()
-    log = PageLog()
-
-    def on_console(message: Any) -> None:
-        if message.type == "error":
-            log.console_errors.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: log.console_errors.append(str(error)))
-    page.on("request", lambda request: log.requests.append(request.url))
-    page.on("requestfailed", lambda request: log.failed.append(f"{request.url}: {request.failure}"))
+    log = PageLog.of(page)
     response = page.goto(f"{service.root}/v1/docs")
     assert response is not None
     assert response.status == 200
@@ -195,6 +90,12 @@ def opened_docs(browser_context: Any, service: Service) -> Iterator[tuple[Any, P
 def docs(browser_context: Any, service: Service) -> Iterator[tuple[Any, PageLog]]:
     with opened_docs(browser_context, service) as opened:
         yield opened
+
+
+def served_spec(service: Service) -> dict[str, Any]:
+    with service.app.test_client() as client:
+        spec: dict[str, Any] = client.get("/v1/swagger.json").get_json()
+    return spec
 
 
 def spec_operations(spec: dict[str, Any]) -> set[tuple[str, str]]:
@@ -223,12 +124,11 @@ def test_the_page_loads_only_from_the_service_without_errors(
     page, log = docs
     page.wait_for_load_state("networkidle")
 
-    assert log.console_errors == []
+    assert log.unexpected_errors() == []
     assert log.failed == []
     assert log.requests, "the page made no request at all"
-    outside = [url for url in log.requests if not url.startswith(service.root + "/")]
-    assert outside == [], "requests outside the service (or outside the stage)"
-    assets = [url for url in log.requests if "/swaggerui/" in urlsplit(url).path]
+    assert log.outside(service.root) == [], "requests outside the service (or outside the stage)"
+    assets = [url for url in log.urls if "/swaggerui/" in urlsplit(url).path]
     assert assets, "no Swagger UI asset was loaded"
     assert all(
         urlsplit(url).path.startswith(urlsplit(service.root).path + "/swaggerui/") for url in assets
@@ -247,7 +147,7 @@ def test_every_operation_is_listed(docs: tuple[Any, PageLog], service: Service) 
         path = block.locator(".opblock-summary-path").inner_text().strip().replace("\u200b", "")
         listed.add((method, path))
 
-    expected = spec_operations(service.spec)
+    expected = spec_operations(served_spec(service))
     assert {("GET", "/key"), ("POST", "/key"), ("GET", "/key/{key}")} <= expected
     assert listed == expected
 
@@ -281,8 +181,8 @@ def test_try_it_out_reads_the_sports_key(docs: tuple[Any, PageLog], service: Ser
     assert status == "200"
     assert body["key"] == "sports"
     assert body["value"] == SPORTS
-    assert f"{service.root}/v1/key/sports" in log.requests
-    assert log.console_errors == []
+    assert f"{service.root}/v1/key/sports" in log.urls
+    assert log.unexpected_errors() == []
 
 
 def test_authorize_with_a_scoped_token(browser_context: Any, secured_service: Service) -> None:
@@ -303,8 +203,7 @@ def test_authorize_with_a_scoped_token(browser_context: Any, secured_service: Se
         assert (body["key"], body["value"]) == (f"{TEAM_PREFIX}sports", SPORTS)
         status, body = try_get_key(page, "sports")
         assert (status, body["type"]) == ("403", "urn:kvstore:problem:forbidden")
-        # Chromium reports each error answer on the console; nothing else went wrong.
-        assert log.console_errors == [
-            "Failed to load resource: the server responded with a status of 401 (UNAUTHORIZED)",
-            "Failed to load resource: the server responded with a status of 403 (FORBIDDEN)",
-        ]
+        root = secured_service.root
+        expected = {(401, f"{root}/v1/key/team-a%2Fsports"), (401, f"{root}/v1/key/team-a/sports")}
+        expected |= {(403, f"{root}/v1/key/sports")}
+        assert log.unexpected_errors(expected) == []

@@ -19,6 +19,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,9 @@ def test_the_wheel_with_its_declared_dependencies_serves_the_readme_session(
     serve = [str(bin_dir / "kvstore"), "serve", "--port", str(port)]
     with kvstore_server({"PATH": env["PATH"]}, cwd=data, command=(serve, port)) as (base, _):
         assert_sports_session(base)
+        for path in ("/ui", "/ui/app.js", "/ui/ui.css"):  # the page's files are package data
+            with urllib.request.urlopen(base + path, timeout=10) as response:
+                assert response.status == 200, path
     assert (data / "data" / "kvstore.sqlite3").is_file(), "SQLite is the default datastore"
 
 

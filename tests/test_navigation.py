@@ -1,5 +1,6 @@
-"""A person's first URLs lead to the docs, at the root and under a stage prefix, and every
-redirect is a path of the app's own, whatever `Host` the client sent."""
+"""A person's first URLs lead to the data browser (`/`) or the API docs (`/v1`), at the root
+and under a stage prefix, and every redirect is a path of the app's own, whatever `Host` the
+client sent."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from kvstore.settings import Settings
 
 HOSTILE_HOST = "evil.example"
 DOCS = "/v1/docs"
+UI = "/ui"
 
 
 @pytest.fixture
@@ -34,15 +36,24 @@ def follow(app: Flask, path: str, root: str) -> tuple[list[str], int]:
 
 
 @pytest.mark.parametrize("root", ["", "/dev"])
-@pytest.mark.parametrize("path", ["/", "/v1", "/v1/", "/v1/docs", "/v1/docs/"])
-def test_first_urls_reach_the_docs(app: Flask, root: str, path: str) -> None:
+@pytest.mark.parametrize("path", ["/v1", "/v1/", "/v1/docs", "/v1/docs/"])
+def test_the_api_urls_reach_the_docs(app: Flask, root: str, path: str) -> None:
     chain, status = follow(app, path, root)
     assert status == 200
     assert (chain[-1] if chain else root + path) == root + DOCS
 
 
 @pytest.mark.parametrize("root", ["", "/dev"])
-@pytest.mark.parametrize("path", ["/", "/v1", "/v1/", "/v1/docs/"])
+@pytest.mark.parametrize("path", ["/", "/ui", "/ui/"])
+def test_the_root_reaches_the_data_browser(app: Flask, root: str, path: str) -> None:
+    """`/ui/` too: the page's relative URLs (`ui/app.js`, `v1/...`) resolve only from `/ui`."""
+    chain, status = follow(app, path, root)
+    assert status == 200
+    assert (chain[-1] if chain else root + path) == root + UI
+
+
+@pytest.mark.parametrize("root", ["", "/dev"])
+@pytest.mark.parametrize("path", ["/", "/ui/", "/v1", "/v1/", "/v1/docs/"])
 def test_redirects_never_name_a_host(app: Flask, root: str, path: str) -> None:
     response = app.test_client().get(path, base_url=f"http://{HOSTILE_HOST}{root}/")
     location = response.headers["Location"]

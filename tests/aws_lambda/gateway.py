@@ -155,6 +155,18 @@ class Gateway:
         build = self._event_v1 if self.payload == "1.0" else self._event_v2
         return build(method, url, sent_headers, body, base64_body)
 
+    def follow(self, path: str) -> str:
+        """Where the app path `path` leads a browser, through redirects that keep the prefix."""
+        location = self.url(path)
+        for _ in range(3):
+            response = self.get(location)
+            if response.status not in (302, 308):
+                break
+            location = response.headers["Location"]
+            assert location.startswith(self.prefix + "/"), location
+        assert response.status == 200, (location, response.status)
+        return location
+
     def get(self, url: str, **kwargs: Any) -> GatewayResponse:
         return self.request("GET", url, **kwargs)
 

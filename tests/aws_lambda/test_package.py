@@ -76,6 +76,8 @@ REQUIRED = {
     "zappa_settings.py",
     "kvstore/wsgi.py",
     "kvstore/datastores/dynamodb/store.py",
+    "kvstore/ui/index.html",
+    "kvstore/ui/app.js",
     "flask/__init__.py",
     "flask_restx/static/swagger-ui-bundle.js",
     "zappa/handler.py",
