@@ -8,6 +8,7 @@ answer at all is `ConnectionFailed`, with the root cause in a few words.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,8 +99,14 @@ def describe_connection_error(exc: BaseException) -> str:
             current = first
         else:
             current = None
-    if isinstance(root, OSError) and root.strerror:
-        return root.strerror
+    if isinstance(root, OSError):
+        # The errno's own words: asyncio words a refused connection "Connect call failed
+        # ('127.0.0.1', 5000)", the blocking socket "Connection refused"; both are errno 111.
+        # (Resolver errors have negative numbers of their own and keep their text.)
+        if isinstance(root.errno, int) and root.errno > 0:
+            return os.strerror(root.errno)
+        if root.strerror:
+            return root.strerror
     return str(root) or type(root).__name__
 
 

@@ -88,7 +88,9 @@ def test_both_clients_take_the_same_arguments() -> None:
     assert inspect.isasyncgenfunction(AsyncKVStoreClient.items)
     coroutines = set(asynchronous) - {"items"}
     assert all(inspect.iscoroutinefunction(getattr(AsyncKVStoreClient, n)) for n in coroutines)
-    assert KVStoreClient.__init__ is AsyncKVStoreClient.__init__  # one constructor: ClientCore's
+    # One constructor, ClientCore's: neither client has its own.
+    assert "__init__" not in vars(KVStoreClient)
+    assert "__init__" not in vars(AsyncKVStoreClient)
 
 
 # -- methods -------------------------------------------------------------------------------
@@ -265,7 +267,10 @@ def test_unreachable_server_is_connection_failed(kind: str) -> None:
     ):
         api.get("k")
     assert caught.value.status == 0
-    assert f"127.0.0.1:{port}" in str(caught.value)
+    # The same words from both HTTP stacks (asyncio's own would be "Connect call failed").
+    assert (
+        caught.value.detail == f"cannot reach http://127.0.0.1:{port}/v1/key/k: Connection refused"
+    )
 
 
 # -- retries -------------------------------------------------------------------------------
