@@ -74,6 +74,23 @@ def _awaitable(sleep: Callable[[float], None]) -> Callable[[float], Coroutine[An
 
 
 @contextmanager
+def open_blocking_async(base_url: str, **options: Any) -> Iterator[BlockingAsyncClient]:
+    """An `AsyncKVStoreClient(base_url, **options)` on a loop of its own thread, closed on exit."""
+
+    async def make() -> AsyncKVStoreClient:
+        return AsyncKVStoreClient(base_url, **options)
+
+    with loop_in_thread() as loop:
+        blocking = BlockingAsyncClient(
+            asyncio.run_coroutine_threadsafe(make(), loop).result(), loop
+        )
+        try:
+            yield blocking
+        finally:
+            blocking.wait(blocking.client.aclose())
+
+
+@contextmanager
 def open_client(
     kind: str,
     base_url: str,
@@ -86,23 +103,11 @@ def open_client(
     `sleep`, a blocking callable, is made a coroutine function for the async client.
     """
     if kind == "sync":
-        if sleep is not None:
-            options["sleep"] = sleep
-        with KVStoreClient(base_url, **options) as client:
+        with KVStoreClient(base_url, sleep=sleep, **options) as client:
             yield client
         return
-    if sleep is not None:
-        options["sleep"] = _awaitable(sleep)
-
-    async def make() -> AsyncKVStoreClient:
-        return AsyncKVStoreClient(base_url, **options)
-
-    with loop_in_thread() as loop:
-        blocking = BlockingAsyncClient(
-            asyncio.run_coroutine_threadsafe(make(), loop).result(), loop
-        )
-        try:
-            # It answers every method KVStoreClient has, with the same results and errors.
-            yield cast(KVStoreClient, blocking)
-        finally:
-            blocking.wait(blocking.client.aclose())
+    with open_blocking_async(
+        base_url, sleep=None if sleep is None else _awaitable(sleep), **options
+    ) as blocking:
+        # It answers every method KVStoreClient has, with the same results and errors.
+        yield cast(KVStoreClient, blocking)
