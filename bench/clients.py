@@ -1,15 +1,16 @@
 """HTTP stacks for the Python client, measured: N sequential GETs through each, same server.
 
-    python -m bench.clients                # 1,000 GETs a round, 3 interleaved rounds
+    python -m bench.clients                # 1,000 GETs a round, 5 interleaved rounds
     python -m bench.clients --requests 500
 
 Each round sends the same GET of one small item through `requests.Session` (as is, and without
 its per-request reading of the environment), `httpx.Client` and `httpx.AsyncClient` (awaited
-one after another), in turn, so load on the machine falls on all of them alike; the best round
-of each is printed. Two servers: the in-process one the demo and the tests use (HTTP/1.0, a
-connection per request; its thread shares this process's GIL, so a client's CPU shows up in
-the rate), and `kvstore serve` (granian, memory) in its own process, where this process's CPU
-time per request is the client's own cost.
+one after another), in turn, so load on the machine falls on all of them alike; each one's
+median and best round are printed, and its ratio to requests' (medians). Two servers: the
+in-process one the demo and the tests use (HTTP/1.0, a connection per request; its thread
+shares this process's GIL, so a client's CPU shows up in the rate), and `kvstore serve`
+(granian, memory) in its own process, where this process's CPU time per request is the
+client's own cost.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -108,22 +110,23 @@ def granian_process() -> Iterator[str]:
 
 def table(server: str, url: str, count: int, rounds: int) -> list[str]:
     requests.put(url + PATH, json={"value": ["baseball", "hockey", "football"]}, timeout=10)
-    best: dict[str, Result] = {}
+    runs: dict[str, list[Result]] = {name: [] for name in STACKS}
     for _ in range(rounds):
         for name, stack in STACKS.items():
-            result = stack(url + PATH, count)
-            if name not in best or result.requests_per_second > best[name].requests_per_second:
-                best[name] = result
-    baseline = best[next(iter(STACKS))].requests_per_second
+            runs[name].append(stack(url + PATH, count))
+    rates = {name: [r.requests_per_second for r in results] for name, results in runs.items()}
+    baseline = statistics.median(rates[next(iter(STACKS))])
     lines = [
-        f"{server}: {count} sequential GETs, best of {rounds} interleaved rounds",
-        f"| {'client':24} | {'req/s':>7} | {'client CPU us/req':>17} | {'x requests':>10} |",
-        f"|{'-' * 26}|{'-' * 9}|{'-' * 19}|{'-' * 12}|",
+        f"{server}: {count} sequential GETs a round, {rounds} interleaved rounds",
+        f"| {'client':24} | median req/s | best req/s | median CPU us/req | x requests |",
+        f"|{'-' * 26}|{'-' * 14}|{'-' * 12}|{'-' * 19}|{'-' * 12}|",
     ]
-    for name, result in best.items():
+    for name, results in runs.items():
+        median = statistics.median(rates[name])
+        cpu = statistics.median(r.cpu_us for r in results)
         lines.append(
-            f"| {name:24} | {result.requests_per_second:7.0f} | {result.cpu_us:17.0f} "
-            f"| {result.requests_per_second / baseline:10.2f} |"
+            f"| {name:24} | {median:12.0f} | {max(rates[name]):10.0f} | {cpu:17.0f} "
+            f"| {median / baseline:10.2f} |"
         )
     return lines
 
@@ -131,7 +134,7 @@ def table(server: str, url: str, count: int, rounds: int) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.clients", description=__doc__)
     parser.add_argument("--requests", type=int, default=1000, help="GETs per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     print(report.header("kvstore client HTTP stacks"))
     servers = {
