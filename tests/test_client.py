@@ -27,7 +27,7 @@ from kvstore.datastores.memory import MemoryDatastore
 from kvstore.settings import Settings, parse_api_keys
 from tests.clients import KINDS, open_client
 from tests.live_server import serve, socket_without_listener
-from tests.wrappers import FlakyDatastore
+from tests.wrappers import FlakyDatastore, GatedDatastore
 
 SPORTS = ["baseball", "hockey", "football"]
 
@@ -271,6 +271,17 @@ def test_unreachable_server_is_connection_failed(kind: str) -> None:
     assert (
         caught.value.detail == f"cannot reach http://127.0.0.1:{port}/v1/key/k: Connection refused"
     )
+
+
+def test_timeout_is_connection_failed(kind: str) -> None:
+    """The server holds the read at a gate until the client has given up waiting."""
+    gated = GatedDatastore(MemoryDatastore(), {"get"})
+    with live(gated) as url, open_client(kind, url, timeout=0.5) as api:
+        with pytest.raises(kv.ConnectionFailed) as caught:
+            api.get("k")
+        assert caught.value.detail == f"cannot reach {url}/v1/key/k: timed out"
+        gated.opened.set()
+        assert api.put("k", 1)["version"] == 1  # the client goes on working
 
 
 # -- retries -------------------------------------------------------------------------------
