@@ -2,29 +2,33 @@
 
     python -m kvstore.demo                 # starts its own server (memory datastore) and stops it
     python -m kvstore.demo --url URL       # runs against a server you started (any datastore)
+    python -m kvstore.demo --asyncio       # the same steps from asyncio tasks, not threads
 
 Steps:
 
 1. **seed**: writes `sports` = ["baseball", "hockey", "football"] and one key per sport
    (`sports/hockey`, ...) with a few teams each, in one `POST /v1/batch` (the server runs
    those writes concurrently).
-2. **simultaneous**: reads the four keys at once from a thread pool and compiles the answers
-   into one object.
+2. **simultaneous**: reads the four keys at once and compiles the answers into one object.
 3. **chained**: reads `sports`, and from *its value* decides which keys to read next: each
    sport's key, those reads at once; then compiles. Change `sports` and this step reads other
    keys; the simultaneous step, which knew its keys up front, does not.
 
-Each compiled result is printed as JSON, then one line per step with its wall time and the sum
-of its calls' own times: when calls overlap, the wall time is below the sum.
+"At once" is a thread pool here (`KVStoreClient`, `concurrent.futures`) and `asyncio.gather`
+in `kvstore.demo_asyncio` (`AsyncKVStoreClient`); what the steps send, compile and print is
+this module's, for both. Each compiled result is printed as JSON, then one line per step with
+its wall time and the sum of its calls' own times: when calls overlap, the wall time is below
+the sum.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +50,12 @@ MAX_PARALLEL_CALLS = 8
 
 def sport_key(sport: str) -> str:
     return f"sports/{sport}"
+
+
+#: What the seed writes, and what the simultaneous step reads back.
+SEED: dict[str, Any] = {"sports": SPORTS, **{sport_key(sport): TEAMS[sport] for sport in SPORTS}}
+SEED_OPERATIONS = [{"op": "put", "key": key, "value": value} for key, value in SEED.items()]
+SIMULTANEOUS_KEYS = list(SEED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,62 @@ class Step:
         """Sum of call times over wall time: 1.0 is sequential, N is N calls fully overlapped."""
         return self.sum_seconds / self.wall_seconds if self.wall_seconds > 0 else 1.0
 
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        """Measure the step's wall time around the calls it makes."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.wall_seconds = time.perf_counter() - start
+
+    def done(self, result: Any, calls: list[Call], shape: str) -> Step:
+        self.result, self.calls, self.shape = result, calls, shape
+        return self
+
+
+def seed_step() -> Step:
+    return Step("seed", "seed: sports and one key per sport, in one POST /v1/batch")
+
+
+def simultaneous_step() -> Step:
+    return Step("simultaneous", f"simultaneous: {len(SIMULTANEOUS_KEYS)} reads at once, compiled")
+
+
+def chained_step() -> Step:
+    return Step("chained", 'chained: read "sports", then each sport\'s key at once, compiled')
+
+
+def seeded(step: Step, results: Sequence[Mapping[str, Any]], call: Call) -> Step:
+    """The seed step, once its batch answered: a failed write is an error, not a result."""
+    failed = [result for result in results if result["status"] >= 400]
+    if failed:
+        raise ClientError(failed[0]["status"], failed[0].get("error", {}))
+    return step.done(SEED, [call], "1")
+
+
+def sports_named(value: Any) -> list[str]:
+    """The value of `sports` as the names the chained step reads next; anything else is refused."""
+    if not isinstance(value, list) or not all(isinstance(sport, str) for sport in value):
+        raise ClientError(422, {"detail": f"'sports' must be a list of names, got {value!r}"})
+    return value
+
+
+def compiled(sports: Any, teams_of: Sequence[str], values: Mapping[str, Any]) -> dict[str, Any]:
+    """One object from a step's reads: `sports`, and the teams of each sport in `teams_of`."""
+    return {"sports": sports, "teams": {sport: values[sport_key(sport)] for sport in teams_of}}
+
+
+def answers_by_key(
+    keys: Sequence[str], answers: Sequence[tuple[Any, Call]]
+) -> tuple[dict[str, Any], list[Call]]:
+    """Reads' (value, timing) pairs, in request order, as {key: value} and the timings."""
+    values = {key: value for key, (value, _) in zip(keys, answers, strict=True)}
+    return values, [call for _, call in answers]
+
+
+# -- the steps, on threads ---------------------------------------------------------------------
+
 
 def timed(label: str, call: Callable[[], T]) -> tuple[T, Call]:
     """Run `call`, measuring it on the thread that runs it."""
@@ -94,62 +160,35 @@ def read_all(
     client: KVStoreClient, keys: Sequence[str], pool: ThreadPoolExecutor
 ) -> tuple[dict[str, Any], list[Call]]:
     """Read `keys` simultaneously: every GET is submitted before any answer is awaited."""
-    futures = {
-        key: pool.submit(timed, f"GET {key}", lambda key=key: value_or_none(client, key))
-        for key in keys
-    }
-    values: dict[str, Any] = {}
-    calls: list[Call] = []
-    for key, future in futures.items():  # in request order, whatever order they finished in
-        value, call = future.result()
-        values[key] = value
-        calls.append(call)
-    return values, calls
+    futures = [
+        pool.submit(timed, f"GET {key}", lambda key=key: value_or_none(client, key)) for key in keys
+    ]
+    return answers_by_key(keys, [future.result() for future in futures])
 
 
 def seed(client: KVStoreClient) -> Step:
-    step = Step("seed", "seed: sports and one key per sport, in one POST /v1/batch")
-    data: dict[str, Any] = {"sports": SPORTS}
-    data.update({sport_key(sport): TEAMS[sport] for sport in SPORTS})
-    operations = [{"op": "put", "key": key, "value": value} for key, value in data.items()]
-    start = time.perf_counter()
-    results, call = timed("POST /v1/batch", lambda: client.batch(operations))
-    step.wall_seconds = time.perf_counter() - start
-    failed = [result for result in results if result["status"] >= 400]
-    if failed:
-        raise ClientError(failed[0]["status"], failed[0].get("error", {}))
-    step.calls, step.shape, step.result = [call], "1", data
-    return step
+    step = seed_step()
+    with step.timing():
+        results, call = timed("POST /v1/batch", lambda: client.batch(SEED_OPERATIONS))
+    return seeded(step, results, call)
 
 
 def simultaneous(client: KVStoreClient, pool: ThreadPoolExecutor) -> Step:
     """Four independent reads at once, compiled into one object."""
-    keys = ["sports", *(sport_key(sport) for sport in SPORTS)]
-    step = Step("simultaneous", f"simultaneous: {len(keys)} reads at once, compiled")
-    start = time.perf_counter()
-    values, step.calls = read_all(client, keys, pool)
-    step.wall_seconds = time.perf_counter() - start
-    step.shape = str(len(keys))
-    step.result = {
-        "sports": values["sports"],
-        "teams": {sport: values[sport_key(sport)] for sport in SPORTS},
-    }
-    return step
+    step = simultaneous_step()
+    with step.timing():
+        values, calls = read_all(client, SIMULTANEOUS_KEYS, pool)
+    return step.done(compiled(values["sports"], SPORTS, values), calls, str(len(calls)))
 
 
 def chained(client: KVStoreClient, pool: ThreadPoolExecutor) -> Step:
     """Read `sports`; its value decides the next reads (each sport's key, at once)."""
-    step = Step("chained", 'chained: read "sports", then each sport\'s key at once, compiled')
-    start = time.perf_counter()
-    sports, first = timed("GET sports", lambda: value_or_none(client, "sports"))
-    if not isinstance(sports, list) or not all(isinstance(s, str) for s in sports):
-        raise ClientError(422, {"detail": f"'sports' must be a list of names, got {sports!r}"})
-    values, rest = read_all(client, [sport_key(sport) for sport in sports], pool)
-    step.wall_seconds = time.perf_counter() - start
-    step.calls = [first, *rest]
-    step.shape = f"1+{len(rest)}"
-    step.result = {"sports": sports, "teams": {s: values[sport_key(s)] for s in sports}}
-    return step
+    step = chained_step()
+    with step.timing():
+        value, first = timed("GET sports", lambda: value_or_none(client, "sports"))
+        sports = sports_named(value)
+        values, rest = read_all(client, [sport_key(sport) for sport in sports], pool)
+    return step.done(compiled(sports, sports, values), [first, *rest], f"1+{len(rest)}")
 
 
 def run(client: KVStoreClient, out: TextIO) -> list[Step]:
@@ -212,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Demonstrate simultaneous and chained calls against the kvstore API. Without --url "
             "it starts the service in-process (memory datastore) and stops it afterwards."
         ),
-        epilog="Example: python -m kvstore.demo --url http://127.0.0.1:5000",
+        epilog="Example: python -m kvstore.demo --asyncio --url http://127.0.0.1:5000",
     )
     add_arguments(parser)
     return parser
@@ -222,6 +261,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="base URL of a running server (default: start one)")
     parser.add_argument("--token", help="API key, when the server requires one")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    parser.add_argument(
+        "--asyncio",
+        action="store_true",
+        help="make the calls from asyncio tasks (AsyncKVStoreClient, asyncio.gather), not threads",
+    )
 
 
 def run_with_args(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -240,7 +284,15 @@ def run_with_args(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _run_against(url: str, args: argparse.Namespace, note: str, out: TextIO) -> int:
-    with KVStoreClient(url, token=args.token, timeout=args.timeout, retries=1) as client:
+    # One retry: a failing server ends the demo quickly, in either mode.
+    options: dict[str, Any] = {"token": args.token, "timeout": args.timeout, "retries": 1}
+    if args.asyncio:
+        from kvstore import demo_asyncio
+
+        header = f"kvstore demo (asyncio) against {url}{note}\n"
+        asyncio.run(demo_asyncio.run_against(url, options, header, out))
+        return 0
+    with KVStoreClient(url, **options) as client:
         client.request("GET", "/healthz")  # unreachable: one line on stderr, nothing on stdout
         print(f"kvstore demo against {url}{note}\n", file=out)
         run(client, out)

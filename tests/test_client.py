@@ -1,24 +1,33 @@
-"""The Python client against a real server on a free port: every method, every typed error."""
+"""Both Python clients against a real server on a free port: every method, every typed error.
+
+Every test that takes `kind` runs once on `KVStoreClient` and once on `AsyncKVStoreClient`
+(driven through `tests.clients`); what only one of them has is tested on its own.
+"""
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
-import requests
 
 from kvstore import client as kv
+from kvstore.aio import AsyncKVStoreClient
 from kvstore.app import create_app
-from kvstore.client import KVStoreClient, key_path, retry_after_seconds
+from kvstore.client import KVStoreClient
+from kvstore.client_calls import key_path
+from kvstore.client_core import retry_after_seconds
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.settings import Settings, parse_api_keys
+from tests.clients import KINDS, open_client
 from tests.live_server import serve, socket_without_listener
-from tests.wrappers import FlakyDatastore
+from tests.wrappers import FlakyDatastore, GatedDatastore
 
 SPORTS = ["baseball", "hockey", "football"]
 
@@ -41,10 +50,47 @@ def base_url(store: MemoryDatastore) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which client a test runs on: "sync" (KVStoreClient) or "async" (AsyncKVStoreClient)."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
-def api(base_url: str) -> Iterator[KVStoreClient]:
-    with KVStoreClient(base_url, timeout=5) as client:
+def api(kind: str, base_url: str) -> Iterator[KVStoreClient]:
+    with open_client(kind, base_url, timeout=5) as client:
         yield client
+
+
+# -- one interface -------------------------------------------------------------------------
+
+
+def public_methods(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(member)
+        for name, member in vars(cls).items()
+        if callable(member) and not name.startswith("_")
+    }
+
+
+def shape(signature: inspect.Signature) -> list[tuple[str, object, object]]:
+    """Parameter names, kinds and defaults: what a caller writes, whatever the annotations."""
+    return [(p.name, p.kind, p.default) for p in signature.parameters.values()]
+
+
+def test_both_clients_take_the_same_arguments() -> None:
+    """The same methods, parameters and defaults; the async ones are coroutine functions."""
+    sync, asynchronous = public_methods(KVStoreClient), public_methods(AsyncKVStoreClient)
+    assert set(sync) - {"close"} == set(asynchronous) - {"aclose"}
+    for name in sorted(set(sync) - {"close"}):
+        assert shape(sync[name]) == shape(asynchronous[name]), name
+    assert inspect.isasyncgenfunction(AsyncKVStoreClient.items)
+    coroutines = set(asynchronous) - {"items"}
+    assert all(inspect.iscoroutinefunction(getattr(AsyncKVStoreClient, n)) for n in coroutines)
+    # One constructor, ClientCore's: neither client has its own.
+    assert "__init__" not in vars(KVStoreClient)
+    assert "__init__" not in vars(AsyncKVStoreClient)
 
 
 # -- methods -------------------------------------------------------------------------------
@@ -196,32 +242,46 @@ def test_error_statuses_become_typed_exceptions(
     assert isinstance(caught.value, kv.ClientError)
 
 
-def test_tokens_unauthorized_and_forbidden() -> None:
+def test_tokens_unauthorized_and_forbidden(kind: str) -> None:
     settings = Settings(datastore="memory", api_keys=parse_api_keys("writer,reader:ro"))
     with live(MemoryDatastore(), settings) as url:
-        with KVStoreClient(url) as anonymous, pytest.raises(kv.Unauthorized) as caught:
+        with open_client(kind, url) as anonymous, pytest.raises(kv.Unauthorized) as caught:
             anonymous.get("k")
         assert caught.value.status == 401
-        with KVStoreClient(url, token="wrong") as bad, pytest.raises(kv.Unauthorized):
+        with open_client(kind, url, token="wrong") as bad, pytest.raises(kv.Unauthorized):
             bad.get("k")
-        with KVStoreClient(url, token="writer") as writer:
+        with open_client(kind, url, token="writer") as writer:
             writer.put("k", 1)
-        with KVStoreClient(url, token="reader") as reader:
+        with open_client(kind, url, token="reader") as reader:
             assert reader.get("k")["value"] == 1
             with pytest.raises(kv.Forbidden) as forbidden:
                 reader.put("k", 2)
             assert forbidden.value.status == 403
 
 
-def test_unreachable_server_is_connection_failed() -> None:
+def test_unreachable_server_is_connection_failed(kind: str) -> None:
     with (
         socket_without_listener() as port,
-        KVStoreClient(f"http://127.0.0.1:{port}") as api,
+        open_client(kind, f"http://127.0.0.1:{port}") as api,
         pytest.raises(kv.ConnectionFailed) as caught,
     ):
         api.get("k")
     assert caught.value.status == 0
-    assert f"127.0.0.1:{port}" in str(caught.value)
+    # The same words from both HTTP stacks (asyncio's own would be "Connect call failed").
+    assert (
+        caught.value.detail == f"cannot reach http://127.0.0.1:{port}/v1/key/k: Connection refused"
+    )
+
+
+def test_timeout_is_connection_failed(kind: str) -> None:
+    """The server holds the read at a gate until the client has given up waiting."""
+    gated = GatedDatastore(MemoryDatastore(), {"get"})
+    with live(gated) as url, open_client(kind, url, timeout=0.5) as api:
+        with pytest.raises(kv.ConnectionFailed) as caught:
+            api.get("k")
+        assert caught.value.detail == f"cannot reach {url}/v1/key/k: timed out"
+        gated.opened.set()
+        assert api.put("k", 1)["version"] == 1  # the client goes on working
 
 
 # -- retries -------------------------------------------------------------------------------
@@ -237,30 +297,30 @@ def flaky_server(failures: int, retry_after: int) -> Iterator[tuple[str, FlakyDa
         yield url, flaky
 
 
-def test_503_is_retried_honouring_retry_after() -> None:
+def test_503_is_retried_honouring_retry_after(kind: str) -> None:
     waits: list[float] = []
     with flaky_server(failures=2, retry_after=2) as (url, flaky):
-        with KVStoreClient(url, retries=3, sleep=waits.append) as api:
+        with open_client(kind, url, retries=3, sleep=waits.append) as api:
             assert api.get("k")["value"] == "v"
         assert waits == [2.0, 2.0]
         assert flaky.calls == ["get", "get", "get"]
 
 
-def test_retry_wait_is_capped() -> None:
+def test_retry_wait_is_capped(kind: str) -> None:
     waits: list[float] = []
     with (
         flaky_server(failures=1, retry_after=3600) as (url, _),
-        KVStoreClient(url, sleep=waits.append, max_retry_wait=1.5) as api,
+        open_client(kind, url, sleep=waits.append, max_retry_wait=1.5) as api,
     ):
         api.get("k")
     assert waits == [1.5]
 
 
-def test_retries_are_bounded() -> None:
+def test_retries_are_bounded(kind: str) -> None:
     waits: list[float] = []
     with flaky_server(failures=10, retry_after=0) as (url, flaky):
         with (
-            KVStoreClient(url, retries=2, sleep=waits.append) as api,
+            open_client(kind, url, retries=2, sleep=waits.append) as api,
             pytest.raises(kv.ServiceUnavailable) as caught,
         ):
             api.get("k")
@@ -270,8 +330,8 @@ def test_retries_are_bounded() -> None:
         assert len(flaky.calls) == 3
 
 
-def test_real_sleep_path_with_zero_retry_after() -> None:
-    with flaky_server(failures=2, retry_after=0) as (url, _), KVStoreClient(url) as api:
+def test_real_sleep_path_with_zero_retry_after(kind: str) -> None:
+    with flaky_server(failures=2, retry_after=0) as (url, _), open_client(kind, url) as api:
         assert api.get("k")["value"] == "v"
 
 
@@ -285,16 +345,25 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds("soon") is None
 
 
-# -- sessions and threads -------------------------------------------------------------------
+# -- HTTP clients, pools and threads -----------------------------------------------------------
 
 
-def test_given_session_is_used_and_left_open(base_url: str) -> None:
-    session = requests.Session()
-    with KVStoreClient(base_url, session=session) as api:
-        api.put("k", 1)
-    assert api.session is session
-    assert session.get(base_url + "/healthz", timeout=5).status_code == 200
-    session.close()
+def test_given_http_client_is_used_and_left_open(base_url: str) -> None:
+    with httpx.Client() as http:
+        with KVStoreClient(base_url, http_client=http) as api:
+            api.put("k", 1)
+        assert api.http_client is http
+        assert http.get(base_url + "/healthz").status_code == 200
+
+
+def test_bad_settings_are_refused(kind: str) -> None:
+    with pytest.raises(ValueError, match="retries"), open_client(kind, "http://x", retries=-1):
+        pass
+    with (
+        pytest.raises(ValueError, match="max_connections"),
+        open_client(kind, "http://x", max_connections=0),
+    ):
+        pass
 
 
 def test_one_client_serves_many_threads(api: KVStoreClient) -> None:

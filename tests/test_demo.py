@@ -1,4 +1,8 @@
-"""The asynchronous demo against a real server: compiled output, overlap, chaining, failures."""
+"""The asynchronous demo against a real server: compiled output, overlap, chaining, failures.
+
+Every test that takes `mode` runs on threads (`python -m kvstore.demo`) and on asyncio
+(`--asyncio`, `kvstore.demo_asyncio`): the same steps, results and proofs of overlap.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,24 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import pytest
 
-from kvstore import demo
+from kvstore import demo, demo_asyncio
 from kvstore.app import create_app
 from kvstore.client import ClientError, KVStoreClient
+from kvstore.client_core import POOL_SIZE
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.settings import Settings
+from tests.clients import open_blocking_async
 from tests.live_server import serve, socket_without_listener
+from tests.readme import block_after
 from tests.wrappers import BarrierDatastore
 
 #: The server runs in this process: keep its access log off the demo's stdout.
@@ -34,14 +41,52 @@ def server_over(datastore: Datastore) -> Iterator[str]:
         yield url
 
 
+#: The command-line flag of each mode, and the first line it prints.
+MODES = {"threads": [], "asyncio": ["--asyncio"]}
+HEADERS = {"threads": "kvstore demo against", "asyncio": "kvstore demo (asyncio) against"}
+
+
+@pytest.fixture(params=list(MODES))
+def mode(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The demo's steps in one mode, each run to completion from the test's thread."""
+
+    client: KVStoreClient  # a blocking client, to set data up and look at it
+    seed: Callable[[], demo.Step]
+    simultaneous: Callable[[], demo.Step]
+    chained: Callable[[], demo.Step]
+
+
 @contextmanager
-def demo_client(datastore: Datastore) -> Iterator[tuple[KVStoreClient, ThreadPoolExecutor]]:
-    with (
-        server_over(datastore) as url,
-        KVStoreClient(url, timeout=10) as client,
-        ThreadPoolExecutor(demo.MAX_PARALLEL_CALLS) as pool,
-    ):
-        yield client, pool
+def demo_steps(mode: str, datastore: Datastore, *, one_at_a_time: bool = False) -> Iterator[Steps]:
+    """The steps against a server over `datastore`: on a pool of threads, or as asyncio tasks
+    on one client (on a loop of its own thread). `one_at_a_time` leaves one thread, or one
+    connection, so the calls cannot overlap."""
+    with server_over(datastore) as url:
+        if mode == "threads":
+            threads = 1 if one_at_a_time else demo.MAX_PARALLEL_CALLS
+            with KVStoreClient(url, timeout=10) as client, ThreadPoolExecutor(threads) as pool:
+                yield Steps(
+                    client,
+                    lambda: demo.seed(client),
+                    lambda: demo.simultaneous(client, pool),
+                    lambda: demo.chained(client, pool),
+                )
+            return
+        connections = 1 if one_at_a_time else POOL_SIZE
+        with open_blocking_async(url, timeout=10, max_connections=connections) as blocking:
+            aio = blocking.client
+            yield Steps(
+                cast(KVStoreClient, blocking),
+                lambda: blocking.wait(demo_asyncio.seed(aio)),
+                lambda: blocking.wait(demo_asyncio.simultaneous(aio)),
+                lambda: blocking.wait(demo_asyncio.chained(aio)),
+            )
 
 
 def printed_sections(out: str) -> tuple[str, dict[str, Any], str]:
@@ -55,12 +100,14 @@ def printed_sections(out: str) -> tuple[str, dict[str, Any], str]:
     return header, compiled, table
 
 
-def test_demo_prints_compiled_results_and_timings(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_prints_compiled_results_and_timings(
+    mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = MemoryDatastore()
     with server_over(store) as url:
-        assert demo.main(["--url", url]) == 0
+        assert demo.main(["--url", url, *MODES[mode]]) == 0
     header, compiled, table = printed_sections(capsys.readouterr().out)
-    assert header == f"kvstore demo against {url}"
+    assert header == f"{HEADERS[mode]} {url}"
     seeded, simultaneous, chained = compiled.values()
     assert seeded["sports"] == demo.SPORTS
     assert seeded["sports/hockey"] == demo.TEAMS["hockey"]
@@ -80,12 +127,12 @@ def test_demo_prints_compiled_results_and_timings(capsys: pytest.CaptureFixture[
 
 
 @pytest.mark.timeout(30)
-def test_simultaneous_step_has_its_calls_in_flight_together() -> None:
+def test_simultaneous_step_has_its_calls_in_flight_together(mode: str) -> None:
     """Four reads meet at a barrier of four: issued one after another, they would break it."""
     barrier_store = BarrierDatastore(MemoryDatastore(), 4, methods={"get"})
-    with demo_client(barrier_store) as (client, pool):
-        demo.seed(client)  # puts: not held by the barrier
-        step = demo.simultaneous(client, pool)
+    with demo_steps(mode, barrier_store) as steps:
+        steps.seed()  # puts: not held by the barrier
+        step = steps.simultaneous()
     assert step.result == COMPILED
     assert not barrier_store.barrier.broken
     assert [call.label for call in step.calls] == [
@@ -98,39 +145,36 @@ def test_simultaneous_step_has_its_calls_in_flight_together() -> None:
 
 
 @pytest.mark.timeout(30)
-def test_chained_step_reads_the_sports_at_once() -> None:
+def test_chained_step_reads_the_sports_at_once(mode: str) -> None:
     """After the first read, the three sport reads meet at a barrier of three."""
     barrier_store = BarrierDatastore(MemoryDatastore(), 3, methods={"get"}, key_prefix="sports/")
-    with demo_client(barrier_store) as (client, pool):
-        demo.seed(client)
-        step = demo.chained(client, pool)
+    with demo_steps(mode, barrier_store) as steps:
+        steps.seed()
+        step = steps.chained()
     assert step.result == COMPILED
     assert not barrier_store.barrier.broken
     assert step.shape == "1+3"
 
 
-def test_barrier_catches_calls_made_one_at_a_time() -> None:
-    """The control: the same step on a one-thread pool breaks the barrier, so the test can fail."""
+def test_barrier_catches_calls_made_one_at_a_time(mode: str) -> None:
+    """The control: the same step with one thread (or one connection) breaks the barrier, so
+    the tests above can fail."""
     barrier_store = BarrierDatastore(MemoryDatastore(), 4, methods={"get"}, timeout=0.3)
-    with (
-        server_over(barrier_store) as url,
-        KVStoreClient(url, retries=0) as client,
-        ThreadPoolExecutor(1) as sequential,
-    ):
-        demo.seed(client)
+    with demo_steps(mode, barrier_store, one_at_a_time=True) as steps:
+        steps.seed()
         with pytest.raises(ClientError) as caught:
-            demo.simultaneous(client, sequential)
+            steps.simultaneous()
     assert caught.value.status == 500
     assert barrier_store.barrier.broken
 
 
-def test_chained_step_follows_the_first_result() -> None:
-    with demo_client(MemoryDatastore()) as (client, pool):
-        demo.seed(client)
-        client.put("sports", ["hockey", "curling", "polo"])
-        client.put("sports/curling", ["Team Homan", "Team Edin"])
-        chained = demo.chained(client, pool)
-        simultaneous = demo.simultaneous(client, pool)
+def test_chained_step_follows_the_first_result(mode: str) -> None:
+    with demo_steps(mode, MemoryDatastore()) as steps:
+        steps.seed()
+        steps.client.put("sports", ["hockey", "curling", "polo"])
+        steps.client.put("sports/curling", ["Team Homan", "Team Edin"])
+        chained = steps.chained()
+        simultaneous = steps.simultaneous()
     assert chained.result == {
         "sports": ["hockey", "curling", "polo"],
         "teams": {
@@ -150,16 +194,18 @@ def test_chained_step_follows_the_first_result() -> None:
     assert list(simultaneous.result["teams"]) == demo.SPORTS
 
 
-def test_chained_step_refuses_a_sports_value_that_is_not_a_list() -> None:
-    with demo_client(MemoryDatastore()) as (client, pool):
-        client.put("sports", {"not": "a list"})
+def test_chained_step_refuses_a_sports_value_that_is_not_a_list(mode: str) -> None:
+    with demo_steps(mode, MemoryDatastore()) as steps:
+        steps.client.put("sports", {"not": "a list"})
         with pytest.raises(ClientError, match="must be a list"):
-            demo.chained(client, pool)
+            steps.chained()
 
 
-def test_unreachable_server_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_server_is_one_line_and_exit_1(
+    mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with socket_without_listener() as port:
-        assert demo.main(["--url", f"http://127.0.0.1:{port}"]) == 1
+        assert demo.main(["--url", f"http://127.0.0.1:{port}", *MODES[mode]]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == (
@@ -167,21 +213,21 @@ def test_unreachable_server_is_one_line_and_exit_1(capsys: pytest.CaptureFixture
     )
 
 
-def test_server_error_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+def test_server_error_is_one_line_and_exit_1(mode: str, capsys: pytest.CaptureFixture[str]) -> None:
     # The seed's four puts wait for a fifth that never comes: each fails with a 500.
     failing = BarrierDatastore(MemoryDatastore(), 5, methods={"put"}, timeout=0.2)
     with server_over(failing) as url:
-        assert demo.main(["--url", url]) == 1
+        assert demo.main(["--url", url, *MODES[mode]]) == 1
     err = capsys.readouterr().err
     assert err.startswith("kvstore demo: the server answered 500: ")
     assert err.count("\n") == 1
 
 
 @pytest.mark.slow
-def test_module_runs_its_own_server() -> None:
+def test_module_runs_its_own_server(mode: str) -> None:
     """`python -m kvstore.demo` with no arguments: one command, nothing else to start."""
     finished = subprocess.run(
-        [sys.executable, "-m", "kvstore.demo"],
+        [sys.executable, "-m", "kvstore.demo", *MODES[mode]],
         capture_output=True,
         text=True,
         timeout=60,
@@ -190,7 +236,8 @@ def test_module_runs_its_own_server() -> None:
     assert finished.returncode == 0, finished.stderr
     header, compiled, table = printed_sections(finished.stdout)
     assert re.fullmatch(
-        r"kvstore demo against http://127\.0\.0\.1:\d+ \(in-process server, memory datastore\)",
+        re.escape(HEADERS[mode])
+        + r" http://127\.0\.0\.1:\d+ \(in-process server, memory datastore\)",
         header,
     )
     assert list(compiled.values())[1:] == [COMPILED, COMPILED]
@@ -204,13 +251,23 @@ def normalised(output: str) -> str:
     return re.sub(r" +", " ", re.sub(r"\d+\.\d+", "<n>", output))
 
 
-def test_readme_shows_what_the_demo_prints(capsys: pytest.CaptureFixture[str]) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Asynchronous handling") :]
-    start = section.index("```\nkvstore demo against") + len("```\n")
-    shown = section[start : section.index("```", start)]
+def in_process_run(mode: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """What `python -m kvstore.demo` prints in `mode` (run here against a server over memory)."""
     with server_over(MemoryDatastore()) as url:
-        assert demo.main(["--url", url]) == 0
+        assert demo.main(["--url", url, *MODES[mode]]) == 0
     printed = capsys.readouterr().out
-    in_process = printed.replace(f"{url}\n", f"{url} (in-process server, memory datastore)\n", 1)
-    assert normalised(shown) == normalised(in_process)
+    return printed.replace(f"{url}\n", f"{url} (in-process server, memory datastore)\n", 1)
+
+
+def test_readme_shows_what_the_demo_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    shown = block_after("A real run on the 2-core")
+    assert normalised(shown) == normalised(in_process_run("threads", capsys))
+
+
+def test_readme_shows_the_asyncio_header_and_timings(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README shows the asyncio run's first line and table (its compiled results are the
+    threaded run's, shown once)."""
+    header, compiled, table = printed_sections(in_process_run("asyncio", capsys))
+    assert list(compiled.values())[1:] == [COMPILED, COMPILED]
+    shown = block_after("`--asyncio` prints the same three compiled objects")
+    assert normalised(shown) == normalised(f"{header}\n\n{table}\n")

@@ -77,7 +77,7 @@ def test_every_third_party_import_is_declared() -> None:
 
 def test_the_check_sees_the_imports_it_guards() -> None:
     """The scan finds what the code is known to import, so an empty result means something."""
-    assert {"flask", "flask_restx", "orjson", "granian", "yaml", "boto3"} <= set(
+    assert {"flask", "flask_restx", "orjson", "granian", "yaml", "boto3", "httpx"} <= set(
         third_party_imports()
     )
 

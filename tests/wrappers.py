@@ -152,3 +152,27 @@ class FlakyDatastore(DelegatingDatastore):
         if failing:
             raise DatastoreUnavailable("flaky test datastore", retry_after=self.retry_after)
         return self.inner.get(key)
+
+
+class GatedDatastore(DelegatingDatastore):
+    """Calls of the `methods` named stop at a gate that stays closed until the test opens it.
+
+    `entered` is set when a call reaches the gate, so a test can act (cancel the client's
+    task, let its timeout run out) while the call is certainly inside the server; `opened`
+    lets every call through. A gate left closed for `timeout` seconds fails the call, so a
+    test that never opens it ends rather than hangs.
+    """
+
+    def __init__(self, inner: Datastore, methods: Iterable[str], timeout: float = 10.0) -> None:
+        super().__init__(inner)
+        self.methods = frozenset(methods)
+        self.timeout = timeout
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def record(self, method: str, key: str | None = None) -> None:
+        super().record(method, key)
+        if method in self.methods:
+            self.entered.set()
+            if not self.opened.wait(self.timeout):
+                raise RuntimeError(f"the gate of {method} was never opened")

@@ -14,9 +14,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Seed `sports`, read keys simultaneously, then read `sports` and chain reads of "
             "each sport's key; print the compiled results and the timings that show overlap. "
-            "Without --url it starts the service in-process (memory datastore)."
+            "The calls run on threads, or with --asyncio from asyncio tasks. Without --url it "
+            "starts the service in-process (memory datastore)."
         ),
-        epilog="Example: kvstore demo --url http://127.0.0.1:5000",
+        epilog="Example: kvstore demo --asyncio --url http://127.0.0.1:5000",
     )
     add_arguments(parser)
     parser.set_defaults(func=run)

@@ -13,14 +13,21 @@ from kvstore.settings import Settings
 from tests.live_server import serve, socket_without_listener
 
 
-def test_demo_command_runs_against_a_url(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("flags", "header"),
+    [([], "kvstore demo against"), (["--asyncio"], "kvstore demo (asyncio) against")],
+    ids=["threads", "asyncio"],
+)
+def test_demo_command_runs_against_a_url(
+    flags: list[str], header: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The server runs in this process: keep its access log off the demo's stdout.
     quiet = Settings(datastore="memory", log_level="WARNING")
     app = create_app(quiet, datastore=MemoryDatastore())
     with serve(app) as url:
-        assert main(["demo", "--url", url, "--timeout", "5"]) == 0
+        assert main(["demo", "--url", url, "--timeout", "5", *flags]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"kvstore demo against {url}\n")
+    assert out.startswith(f"{header} {url}\n")
     assert "\nsimultaneous: 4 reads at once, compiled\n" in out
     assert re.search(r"^chained +1\+3 ", out, re.MULTILINE)
 
@@ -35,3 +42,9 @@ def test_demo_command_is_listed(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "demo" in capsys.readouterr().out
+
+
+def test_demo_command_offers_asyncio(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert "--asyncio" in capsys.readouterr().out
