@@ -15,7 +15,7 @@ WORKDIR /app
 COPY requirements/base.txt requirements/base.txt
 RUN pip install -r requirements/base.txt
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY kvstore ./kvstore
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /app kvstore

@@ -94,4 +94,4 @@ def test_the_dockerfile_runs_the_server_on_all_interfaces() -> None:
     assert "RUN pip install -r requirements/base.txt" in lines
     assert 'CMD ["kvstore", "serve", "--host", "0.0.0.0"]' in lines
     ignored = (REPO / ".dockerignore").read_text().splitlines()
-    assert not {"kvstore", "requirements", "pyproject.toml", "README.md"} & set(ignored)
+    assert not {"kvstore", "requirements", "pyproject.toml", "README.md", "LICENSE"} & set(ignored)
