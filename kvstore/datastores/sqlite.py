@@ -108,15 +108,19 @@ class SQLiteDatastore(Datastore):
             check_same_thread=False,
             cached_statements=64,
         )
-        # NORMAL in WAL mode: a committed transaction survives the process being killed;
-        # only an OS crash or power loss can lose the last commits.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-        if not self._schema_ready:
-            with self._schema_lock:
-                if not self._schema_ready:
-                    self._initialise(conn)
-                    self._schema_ready = True
+        try:
+            # NORMAL in WAL mode: a committed transaction survives the process being killed;
+            # only an OS crash or power loss can lose the last commits.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            if not self._schema_ready:
+                with self._schema_lock:
+                    if not self._schema_ready:
+                        self._initialise(conn)
+                        self._schema_ready = True
+        except BaseException:
+            conn.close()  # a file that cannot be set up leaves no connection behind
+            raise
         return conn
 
     def _initialise(self, conn: sqlite3.Connection) -> None:

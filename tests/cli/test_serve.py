@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import requests
@@ -54,7 +55,7 @@ def test_readme_session_against_gunicorn_on_sqlite(tmp_path: Path) -> None:
     # The default datastore is SQLite in ./data, WAL mode.
     database = tmp_path / "data" / "kvstore.sqlite3"
     assert database.exists()
-    with sqlite3.connect(database) as conn:
+    with closing(sqlite3.connect(database)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
