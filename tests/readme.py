@@ -1,4 +1,5 @@
-"""Reading README.md's code blocks, so tests run the commands exactly as the README prints them."""
+"""Reading the code blocks of README.md and docs/, so tests run the commands exactly as the
+documentation prints them."""
 
 from __future__ import annotations
 
@@ -6,16 +7,20 @@ import re
 import subprocess
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
 
 #: RFC 3339 times differ on every run; tests compare output with them masked.
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
-def block_after(marker: str, text: str | None = None) -> str:
-    """The first fenced code block after `marker` in the README (or in `text`)."""
-    text = README.read_text(encoding="utf-8") if text is None else text
-    start = text.index("```", text.index(marker))
+def block_after(marker: str, page: str = "README.md") -> str:
+    """The first fenced code block after `marker` in `page` (a path from the repository's
+    root, e.g. `docs/cli.md`); fails naming both when the marker is gone."""
+    text = (REPO / page).read_text(encoding="utf-8")
+    where = text.find(marker)
+    assert where >= 0, f"{page} no longer holds {marker!r}, whose code block a test runs"
+    start = text.index("```", where)
     start = text.index("\n", start) + 1
     return text[start : text.index("```", start)]
 
@@ -31,12 +36,16 @@ def sports_session(base_url: str) -> tuple[list[str], list[str]]:
 
 
 def curl_session(
-    commands: str, prints: str, address: str, cwd: Path | None = None
+    commands: str,
+    prints: str,
+    address: str,
+    cwd: Path | None = None,
+    page: str = "README.md",
 ) -> tuple[list[str], list[str]]:
-    """Runs the curl block after `commands` with `localhost:5000` replaced by `address`, in
-    `cwd`: (what it printed, what the block after `prints` says), times masked."""
-    script = block_after(commands)
-    printed = block_after(prints).strip().splitlines()
+    """Runs the curl block after `commands` in `page` with `localhost:5000` replaced by
+    `address`, in `cwd`: (what it printed, what the block after `prints` says), times masked."""
+    script = block_after(commands, page)
+    printed = block_after(prints, page).strip().splitlines()
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script.replace("localhost:5000", address)],
         capture_output=True,
