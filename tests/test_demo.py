@@ -260,7 +260,7 @@ def in_process_run(mode: str, capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_readme_shows_what_the_demo_prints(capsys: pytest.CaptureFixture[str]) -> None:
-    shown = block_after("A real run on the 2-core")
+    shown = block_after("A real run on the 2-core", "docs/async.md")
     assert normalised(shown) == normalised(in_process_run("threads", capsys))
 
 
@@ -269,5 +269,5 @@ def test_readme_shows_the_asyncio_header_and_timings(capsys: pytest.CaptureFixtu
     threaded run's, shown once)."""
     header, compiled, table = printed_sections(in_process_run("asyncio", capsys))
     assert list(compiled.values())[1:] == [COMPILED, COMPILED]
-    shown = block_after("`--asyncio` prints the same three compiled objects")
+    shown = block_after("`--asyncio` prints the same three compiled objects", "docs/async.md")
     assert normalised(shown) == normalised(f"{header}\n\n{table}\n")

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_two_teams_and_a_reader_answer_as_the_readme_says(tmp_path: Path) -> None:
-    *commands, serve = block_after("Two teams, each reading").strip().splitlines()
+    setup = block_after("Two teams, each reading", "docs/security.md")
+    *commands, serve = setup.strip().splitlines()
     assert serve == SERVE
     env = kvstore_env({})
     # The `kvstore` of the environment running the tests comes first on PATH.
@@ -41,7 +42,7 @@ def test_two_teams_and_a_reader_answer_as_the_readme_says(tmp_path: Path) -> Non
         timeout=60,
         check=True,
     )
-    shown = block_after("`grants.json` (hashes will differ)")
+    shown = block_after("`grants.json` (hashes will differ)", "docs/security.md")
     assert HASH.sub("<hash>", made.stdout).strip() == HASH.sub("<hash>", shown).strip()
     tokens = [(tmp_path / f"{name}.token").read_text().strip() for name in ("team-a", "reader")]
     assert all(token not in (tmp_path / "grants.json").read_text() for token in tokens)
@@ -53,5 +54,6 @@ def test_two_teams_and_a_reader_answer_as_the_readme_says(tmp_path: Path) -> Non
             "Answers (times will differ)",
             base.removeprefix("http://"),
             cwd=tmp_path,
+            page="docs/security.md",
         )
     assert printed == expected

@@ -17,8 +17,8 @@ from tests.readme import block_after, mask_times
 
 
 def test_cli_session_prints_what_the_readme_says(tmp_path: Path) -> None:
-    script = block_after("A session against `make run`")
-    printed = block_after("Prints (stdout and stderr").strip().splitlines()
+    script = block_after("A session against `make run`", "docs/cli.md")
+    printed = block_after("Prints (stdout and stderr", "docs/cli.md").strip().splitlines()
     env = kvstore_env({})
     # The `kvstore` of the environment running the tests comes first on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

@@ -1,6 +1,6 @@
-"""The README's Python client examples (threads and asyncio) run as printed, against a real server.
+"""The Python client examples of the docs (threads and asyncio) run as printed.
 
-Each example is read from README.md and run against a fresh server over memory; a `print(...)`
+Each example is read from docs/async.md and run against a fresh server over memory; a `print(...)`
 line's trailing comment is what it prints (`...` stands for the rest of the line).
 """
 
@@ -14,14 +14,16 @@ from kvstore.app import create_app
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.settings import Settings
 from tests.live_server import serve
-from tests.readme import README
+from tests.readme import REPO
 
 SHOWN_URL = "http://127.0.0.1:5000"
+PAGE = "docs/async.md"
 
 
 def python_examples() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("**The Python clients**") : text.index("## Command line")]
+    text = (REPO / PAGE).read_text(encoding="utf-8")
+    assert "**The Python clients**" in text, f"{PAGE} no longer holds the client examples"
+    section = text[text.index("**The Python clients**") :]
     return re.findall(r"```python\n(.*?)```", section, re.DOTALL)
 
 
@@ -44,7 +46,7 @@ def test_readme_python_example_prints_what_it_says(
     code = python_examples()[index]
     app = create_app(Settings(datastore="memory", log_level="WARNING"), datastore=MemoryDatastore())
     with serve(app) as url:
-        exec(compile(code.replace(SHOWN_URL, url), "README.md", "exec"), {"__name__": "readme"})
+        exec(compile(code.replace(SHOWN_URL, url), PAGE, "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out.splitlines()
     promises = promised(code)
     assert len(printed) == len(promises)

@@ -199,7 +199,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def validate_key(key: object) -> str:
-    """Enforce DESIGN.md's key rules, so that every key survives URL normalisation.
+    """Enforce the key rules (docs/design.md), so that every key survives URL normalisation.
 
     Raises:
         InvalidKey: naming the rule the key breaks.

@@ -1,4 +1,4 @@
-"""Every row of DESIGN.md's `/v1/key` table through Flask's test client, on every backend."""
+"""Every row of the `/v1/key` table (docs/api.md) through Flask's test client, on every backend."""
 
 from __future__ import annotations
 
