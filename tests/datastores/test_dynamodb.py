@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ParamValid
 from kvstore.datastores.base import ABSENT, PRESENT, Check, Condition, Put, at_version
 from kvstore.datastores.dynamodb import DynamoDBDatastore, translate
 from kvstore.datastores.dynamodb.client import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
-from kvstore.datastores.dynamodb.store import BATCH_GET_ATTEMPTS
+from kvstore.datastores.dynamodb.store import BATCH_ATTEMPTS
 from kvstore.datastores.errors import (
     DatastoreUnavailable,
     PreconditionFailed,
@@ -244,7 +244,7 @@ def test_unprocessed_keys_past_the_retries_are_unavailable(
     with pytest.raises(DatastoreUnavailable, match="throttling BatchGetItem") as caught:
         moto_store.get_many(["k"])
     assert caught.value.reason == "throttled"
-    assert len(sleeps) == BATCH_GET_ATTEMPTS - 1
+    assert len(sleeps) == BATCH_ATTEMPTS - 1
 
 
 # -- transactions (moto: dynalite has no TransactWriteItems) ---------------------------------
