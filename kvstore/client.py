@@ -23,8 +23,13 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
+from kvstore.media import DEFAULT_PATCH_FORMAT, PATCH_FORMATS
+
 Item = dict[str, Any]
 Problem = dict[str, Any]
+
+#: `request`'s "no body" (None is a body: the JSON null, a merge patch that clears a value).
+NO_BODY: Any = object()
 
 DEFAULT_TIMEOUT = 10.0
 #: The longest a single wait between retries may be, whatever `Retry-After` says.
@@ -66,11 +71,18 @@ class NotFound(ClientError):
 
 
 class Conflict(ClientError):
-    """409: the key exists (create), or a transaction's condition failed (`failed_index`)."""
+    """409: the key exists (create), a transaction's condition failed (`failed_index`), a
+    patch cannot apply to the value (`patch_index`), or other writers kept changing the key
+    while it was patched (nothing was written: try again)."""
 
     @property
     def failed_index(self) -> int | None:
         index = self.problem.get("failed_index")
+        return index if isinstance(index, int) else None
+
+    @property
+    def patch_index(self) -> int | None:
+        index = self.problem.get("patch_index")
         return index if isinstance(index, int) else None
 
 
@@ -235,9 +247,10 @@ class KVStoreClient:
         method: str,
         path: str,
         *,
-        json_body: Any = None,
+        json_body: Any = NO_BODY,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
     ) -> requests.Response:
         """Send one request, retrying 503s; returns a 2xx/3xx response or raises ClientError."""
         url = self.base_url + path
@@ -245,9 +258,9 @@ class KVStoreClient:
         if headers:
             sent.update(headers)
         data = None
-        if json_body is not None:
+        if json_body is not NO_BODY:
             data = json.dumps(json_body, ensure_ascii=False, allow_nan=False).encode("utf-8")
-            sent["Content-Type"] = "application/json"
+            sent["Content-Type"] = content_type
         attempt = 0
         while True:
             try:
@@ -309,10 +322,60 @@ class KVStoreClient:
         item: Item = self.request("POST", "/v1/key", json_body=body).json()
         return item
 
+    def patch(
+        self,
+        key: str,
+        patch: Any,
+        *,
+        format: str = DEFAULT_PATCH_FORMAT,
+        if_version: int | None = None,
+        ttl: int | None = None,
+    ) -> Item:
+        """Change part of a value atomically (`PATCH`): `format` "merge" (RFC 7396: an object
+        merged in, `None` removing a member) or "json-patch" (RFC 6902: a list of operations).
+        The item keeps its expiry unless `ttl` sets a new one.
+
+        Raises:
+            NotFound: no such key.
+            Conflict: the patch cannot apply to the value (`patch_index`), or the key kept
+                changing meanwhile.
+            PreconditionFailed: not at `if_version`.
+            InvalidRequest: a malformed patch, or a result that breaks a value rule.
+        """
+        if format not in PATCH_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(PATCH_FORMATS)}")
+        headers = {"If-Match": f'"{if_version}"'} if if_version is not None else None
+        item: Item = self.request(
+            "PATCH",
+            key_path(key),
+            json_body=patch,
+            params=None if ttl is None else {"ttl": ttl},
+            headers=headers,
+            content_type=PATCH_FORMATS[format],
+        ).json()
+        return item
+
     def delete(self, key: str, *, if_version: int | None = None) -> None:
         """Delete a key. Raises NotFound, or PreconditionFailed when not at `if_version`."""
         headers = {"If-Match": f'"{if_version}"'} if if_version is not None else None
         self.request("DELETE", key_path(key), headers=headers)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every key starting with `prefix` (not empty); returns how many there were.
+
+        Repeats the request with the server's `next_cursor` until it is null: DynamoDB deletes
+        in bounded steps, and a step is not atomic (see the README).
+        """
+        if not prefix:
+            raise ValueError("prefix must not be empty")
+        deleted, cursor = 0, None
+        while True:
+            params = {"prefix": prefix} if cursor is None else {"prefix": prefix, "cursor": cursor}
+            answer = self.request("DELETE", "/v1/key", params=params).json()
+            deleted += int(answer["deleted"])
+            cursor = answer["next_cursor"]
+            if cursor is None:
+                return deleted
 
     def list_page(
         self, prefix: str = "", *, limit: int | None = None, cursor: str | None = None
@@ -334,6 +397,42 @@ class KVStoreClient:
         while True:
             page = self.list_page(prefix, limit=page_size, cursor=cursor)
             yield from page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
+    def keys_page(
+        self,
+        prefix: str = "",
+        delimiter: str | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of names: `{"keys": [...], "prefixes": [...], "next_cursor"}`."""
+        params: dict[str, Any] = {"keys": "true"}
+        if prefix:
+            params["prefix"] = prefix
+        if delimiter is not None:
+            params["delimiter"] = delimiter
+        if limit is not None:
+            params["limit"] = limit
+        if cursor is not None:
+            params["cursor"] = cursor
+        page: dict[str, Any] = self.request("GET", "/v1/key", params=params).json()
+        return page
+
+    def keys(
+        self, prefix: str = "", delimiter: str | None = None, *, page_size: int | None = None
+    ) -> Iterator[str]:
+        """Every name under `prefix`, following the cursor to the end. With a `delimiter`,
+        the next level only: names, and folders ending in the delimiter (`web/sub/`), each
+        page in ascending order, as Consul's `?keys&separator=` lists them."""
+        cursor: str | None = None
+        while True:
+            page = self.keys_page(prefix, delimiter, limit=page_size, cursor=cursor)
+            names = page["keys"]
+            yield from names if delimiter is None else sorted(names + page["prefixes"])
             cursor = page["next_cursor"]
             if cursor is None:
                 return

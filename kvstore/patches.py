@@ -18,12 +18,8 @@ from jsonpointer import JsonPointer, JsonPointerException
 
 from kvstore.datastores.base import MAX_VALUE_DEPTH, Change, JSONValue, deeper_than
 from kvstore.datastores.errors import InvalidPatch, PatchFailed
+from kvstore.media import DEFAULT_PATCH_FORMAT, PATCH_FORMATS
 
-MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
-#: Each format's name (a batch or transaction operation's `format`) and its media type (PATCH).
-FORMATS: Mapping[str, str] = {"merge": MERGE_PATCH, "json-patch": JSON_PATCH}
-DEFAULT_FORMAT = "merge"
 #: The members each JSON Patch operation needs (others are ignored, as RFC 6902 says).
 OPERATIONS: Mapping[str, tuple[str, ...]] = {
     "add": ("path", "value"),
@@ -37,15 +33,15 @@ OPERATIONS: Mapping[str, tuple[str, ...]] = {
 MAX_REASON_CHARS = 160
 
 
-def parse_patch(document: JSONValue, format: str = DEFAULT_FORMAT) -> Change:
+def parse_patch(document: JSONValue, format: str = DEFAULT_PATCH_FORMAT) -> Change:
     """The change a patch document describes, checked whole before it is ever applied.
 
     Raises:
         InvalidPatch: an unknown format, a document nested too deeply, or a JSON Patch that is
             not an array of well-formed operations (naming the first bad one).
     """
-    if format not in FORMATS:
-        raise InvalidPatch(f"format must be one of {', '.join(map(repr, FORMATS))}")
+    if format not in PATCH_FORMATS:
+        raise InvalidPatch(f"format must be one of {', '.join(map(repr, PATCH_FORMATS))}")
     # Room for the array and operation objects around a value of the deepest allowed nesting.
     if deeper_than(document, MAX_VALUE_DEPTH + 2):
         raise InvalidPatch(f"the patch is nested deeper than {MAX_VALUE_DEPTH} arrays/objects")

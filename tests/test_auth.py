@@ -99,6 +99,8 @@ def test_read_only_key_reads(client: FlaskClient, store: MemoryDatastore) -> Non
     assert client.get("/v1/key/a", headers=bearer(RO)).get_json()["value"] == [1, 2]
     assert client.head("/v1/key/a", headers=bearer(RO)).status_code == 200
     assert client.get("/v1/key", headers=bearer(RO)).status_code == 200
+    names = client.get("/v1/key?keys=true&delimiter=/", headers=bearer(RO))
+    assert names.get_json()["keys"] == ["a"]
 
 
 @pytest.mark.parametrize(
@@ -107,8 +109,12 @@ def test_read_only_key_reads(client: FlaskClient, store: MemoryDatastore) -> Non
         lambda c, h: c.put("/v1/key/a", json={"value": 9}, headers=h),
         lambda c, h: c.post("/v1/key", json={"key": "new", "value": 9}, headers=h),
         lambda c, h: c.delete("/v1/key/a", headers=h),
+        lambda c, h: c.patch(
+            "/v1/key/a", data='"after"', content_type="application/merge-patch+json", headers=h
+        ),
+        lambda c, h: c.delete("/v1/key?prefix=a", headers=h),
     ],
-    ids=["put", "post", "delete"],
+    ids=["put", "post", "delete", "patch", "delete-prefix"],
 )
 def test_read_only_key_that_writes_is_403_and_writes_nothing(
     client: FlaskClient,
@@ -142,6 +148,11 @@ def test_read_only_key_may_batch_gets_and_txn_checks(
         ("/v1/batch", [{"op": "delete", "key": "a"}]),
         ("/v1/txn", [{"op": "check", "key": "a", "if_version": 1}, {"op": "delete", "key": "b"}]),
         ("/v1/txn", [{"op": "put", "key": "new", "value": 9}]),
+        ("/v1/batch", [{"op": "get", "key": "a"}, {"op": "patch", "key": "a", "patch": 9}]),
+        (
+            "/v1/txn",
+            [{"op": "check", "key": "b", "exists": False}, {"op": "patch", "key": "a", "patch": 9}],
+        ),
     ],
 )
 def test_read_only_key_batch_or_txn_that_writes_is_403_and_writes_nothing(

@@ -43,7 +43,8 @@ from kvstore.datastores.base import (
 )
 from kvstore.datastores.errors import PreconditionFailed
 from kvstore.errors import Problem
-from kvstore.patches import FORMATS, parse_patch
+from kvstore.media import PATCH_FORMATS
+from kvstore.patches import parse_patch
 from kvstore.resources import current_datastore
 
 ns = Namespace("key", description="Key/value items", path="/key")
@@ -60,9 +61,9 @@ for model in (
 ns.add_model(patch_document_model.name, patch_document_model)
 
 #: The patch formats PATCH takes, by media type (RFC 5789's Accept-Patch lists them).
-PATCH_FORMATS = {media_type: name for name, media_type in FORMATS.items()}
-ACCEPT_PATCH = ", ".join(PATCH_FORMATS)
-PATCH_BODY = BodyTypes(tuple(PATCH_FORMATS), headers={"Accept-Patch": ACCEPT_PATCH})
+FORMAT_OF = {media_type: name for name, media_type in PATCH_FORMATS.items()}
+ACCEPT_PATCH = ", ".join(FORMAT_OF)
+PATCH_BODY = BodyTypes(tuple(FORMAT_OF), headers={"Accept-Patch": ACCEPT_PATCH})
 
 #: Slack over the value limit for the JSON around the value (key, ttl) and pretty-printing.
 BODY_OVERHEAD = 64 * 1024
@@ -248,7 +249,7 @@ class KeyItem(Resource):  # type: ignore[misc]
         return _write_response(item, created)
 
     @ns.doc(
-        consumes=list(PATCH_FORMATS),
+        consumes=list(FORMAT_OF),
         params={
             "ttl": {
                 "description": (
@@ -288,7 +289,7 @@ class KeyItem(Resource):  # type: ignore[misc]
         condition = _condition_of_an_existing_key()
         ttl = optional_query_int("ttl", 1, MAX_TTL_SECONDS)
         document = read_json_body(_body_limit(), PATCH_BODY)
-        change = parse_patch(document, PATCH_FORMATS[request.mimetype])
+        change = parse_patch(document, FORMAT_OF[request.mimetype])
         item = current_datastore().update(key, change, ttl=ttl, condition=condition)
         return item_response(item)
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from flask_restx import Model, SchemaModel, fields
 
+from kvstore.media import PATCH_FORMATS
+
 
 class _Nullable:
     """Mark a field `x-nullable` (Swagger 2.0 has no null type; Schemathesis honours this)."""
@@ -113,7 +115,7 @@ def patch_operation_fields() -> dict[str, Any]:
     return {
         "patch": AnyJSON(description="patch only: the patch document"),
         "format": fields.String(
-            enum=["merge", "json-patch"],
+            enum=list(PATCH_FORMATS),
             description="patch only: RFC 7396 merge patch (default) or RFC 6902 JSON Patch",
         ),
     }

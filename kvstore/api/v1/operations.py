@@ -36,7 +36,8 @@ from kvstore.datastores.errors import (
     InvalidRequest,
 )
 from kvstore.errors import Problem
-from kvstore.patches import DEFAULT_FORMAT, parse_patch
+from kvstore.media import DEFAULT_PATCH_FORMAT
+from kvstore.patches import parse_patch
 
 #: Allowed members of each kind of operation; `op` and `key` are always required.
 BATCH_MEMBERS: Mapping[str, frozenset[str]] = {
@@ -135,7 +136,7 @@ def _operation(op: str, raw: dict[str, Any]) -> Operation:
     version = validate_version(raw.get("if_version"))
     condition = ANY if version is None else at_version(version)
     if op == "patch":
-        format = raw.get("format", DEFAULT_FORMAT)
+        format = raw.get("format", DEFAULT_PATCH_FORMAT)
         if not isinstance(format, str):
             raise InvalidPatch("format must be a string")
         return Patch(raw["key"], parse_patch(raw["patch"], format), raw.get("ttl"), condition)
