@@ -1,4 +1,5 @@
-"""Asynchronous handling, shown: simultaneous calls and chained calls against a live server.
+"""Asynchronous handling, shown: simultaneous calls and chained calls against a live server,
+then one atomic partial update.
 
     python -m kvstore.demo                 # starts its own server (memory datastore) and stops it
     python -m kvstore.demo --url URL       # runs against a server you started (any datastore)
@@ -13,6 +14,9 @@ Steps:
 3. **chained**: reads `sports`, and from *its value* decides which keys to read next: each
    sport's key, those reads at once; then compiles. Change `sports` and this step reads other
    keys; the simultaneous step, which knew its keys up front, does not.
+4. **patch**: appends a sport to `sports` with one `PATCH` (a JSON Patch `add` at `/-`): the
+   server applies it to whatever list is current, atomically, so no client reads the list,
+   changes it and writes it back, and no concurrent writer's change is lost.
 
 Each compiled result is printed as JSON, then one line per step with its wall time and the sum
 of its calls' own times: when calls overlap, the wall time is below the sum.
@@ -35,6 +39,8 @@ from kvstore.client import ClientError, ConnectionFailed, KVStoreClient, NotFoun
 T = TypeVar("T")
 
 SPORTS = ["baseball", "hockey", "football"]
+#: The sport the patch step appends.
+NEW_SPORT = "soccer"
 TEAMS: dict[str, list[str]] = {
     "baseball": ["Yankees", "Red Sox", "Dodgers", "Cubs"],
     "hockey": ["Maple Leafs", "Canadiens", "Bruins", "Red Wings"],
@@ -152,13 +158,28 @@ def chained(client: KVStoreClient, pool: ThreadPoolExecutor) -> Step:
     return step
 
 
+def patched(client: KVStoreClient) -> Step:
+    """Append a sport to `sports` with one atomic PATCH: no read-modify-write in the client."""
+    step = Step("patch", f'patch: append "{NEW_SPORT}" to "sports" in one atomic PATCH')
+    operations = [{"op": "add", "path": "/-", "value": NEW_SPORT}]
+    start = time.perf_counter()
+    item, call = timed(
+        "PATCH sports", lambda: client.patch("sports", operations, format="json-patch")
+    )
+    step.wall_seconds = time.perf_counter() - start
+    step.calls, step.shape = [call], "1"
+    step.result = {"sports": item["value"], "version": item["version"]}
+    return step
+
+
 def run(client: KVStoreClient, out: TextIO) -> list[Step]:
-    """Run the three steps, printing each compiled result, then the timing table."""
+    """Run the four steps, printing each compiled result, then the timing table."""
     steps: list[Step] = []
     with ThreadPoolExecutor(MAX_PARALLEL_CALLS, thread_name_prefix="demo") as pool:
         steps.append(show(seed(client), out))
         steps.append(show(simultaneous(client, pool), out))
         steps.append(show(chained(client, pool), out))
+        steps.append(show(patched(client), out))
     print(timing_table(steps), file=out)
     return steps
 

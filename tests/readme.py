@@ -27,10 +27,18 @@ def mask_times(lines: list[str]) -> list[str]:
 def sports_session(base_url: str) -> tuple[list[str], list[str]]:
     """Runs the quick start's curl session against `base_url`: (what it printed, what the
     README says it prints), times masked. Only the address differs from the README's."""
-    script = block_after("Then, in another terminal")
-    printed = block_after("Which prints").strip().splitlines()
+    return curl_session("Then, in another terminal", "Which prints", base_url)
+
+
+def curl_session(script: str, output: str, base_url: str) -> tuple[list[str], list[str]]:
+    """Runs the README's curl block after `script` against `base_url`: (what it printed, what
+    the block after `output` (the first one after the script) says), times masked."""
+    text = README.read_text(encoding="utf-8")
+    commands = block_after(script, text)
+    after_script = text[text.index(commands) + len(commands) :]
+    printed = block_after(output, after_script).strip().splitlines()
     result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script.replace("localhost:5000", base_url)],
+        ["bash", "-euo", "pipefail", "-c", commands.replace("localhost:5000", base_url)],
         capture_output=True,
         text=True,
         timeout=60,

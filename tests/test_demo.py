@@ -21,7 +21,7 @@ from kvstore.datastores.base import Datastore
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.settings import Settings
 from tests.live_server import serve, socket_without_listener
-from tests.wrappers import BarrierDatastore
+from tests.wrappers import BarrierDatastore, DelegatingDatastore
 
 #: The server runs in this process: keep its access log off the demo's stdout.
 QUIET = Settings(datastore="memory", log_level="WARNING")
@@ -61,15 +61,17 @@ def test_demo_prints_compiled_results_and_timings(capsys: pytest.CaptureFixture[
         assert demo.main(["--url", url]) == 0
     header, compiled, table = printed_sections(capsys.readouterr().out)
     assert header == f"kvstore demo against {url}"
-    seeded, simultaneous, chained = compiled.values()
+    seeded, simultaneous, chained, patched = compiled.values()
     assert seeded["sports"] == demo.SPORTS
     assert seeded["sports/hockey"] == demo.TEAMS["hockey"]
     assert simultaneous == COMPILED
     assert chained == COMPILED
-    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:4]}
-    assert list(rows) == ["seed", "simultaneous", "chained"]
+    assert patched == {"sports": [*demo.SPORTS, demo.NEW_SPORT], "version": 2}
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:5]}
+    assert list(rows) == ["seed", "simultaneous", "chained", "patch"]
     assert rows["simultaneous"][1] == "4"
     assert rows["chained"][1] == "1+3"
+    assert rows["patch"][1] == "1"
     for row in rows.values():
         wall, total, overlap = float(row[2]), float(row[3]), row[4]
         assert wall > 0
@@ -150,6 +152,18 @@ def test_chained_step_follows_the_first_result() -> None:
     assert list(simultaneous.result["teams"]) == demo.SPORTS
 
 
+def test_patch_step_appends_to_the_current_list_in_one_call() -> None:
+    """The server applies the patch to whatever `sports` is now; the client never reads it."""
+    recorder = DelegatingDatastore(MemoryDatastore())
+    with demo_client(recorder) as (client, _):
+        client.put("sports", ["hockey", "curling"])
+        recorder.calls.clear()
+        step = demo.patched(client)
+    assert step.result == {"sports": ["hockey", "curling", demo.NEW_SPORT], "version": 2}
+    assert recorder.calls == ["update"]
+    assert [call.label for call in step.calls] == ["PATCH sports"]
+
+
 def test_chained_step_refuses_a_sports_value_that_is_not_a_list() -> None:
     with demo_client(MemoryDatastore()) as (client, pool):
         client.put("sports", {"not": "a list"})
@@ -193,7 +207,7 @@ def test_module_runs_its_own_server() -> None:
         r"kvstore demo against http://127\.0\.0\.1:\d+ \(in-process server, memory datastore\)",
         header,
     )
-    assert list(compiled.values())[1:] == [COMPILED, COMPILED]
+    assert list(compiled.values())[1:3] == [COMPILED, COMPILED]
     assert "simultaneous" in table
     assert finished.stderr == ""
 
