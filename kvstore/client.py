@@ -381,13 +381,11 @@ class KVStoreClient:
         self, prefix: str = "", *, limit: int | None = None, cursor: str | None = None
     ) -> dict[str, Any]:
         """One page: `{"items": [...], "next_cursor": str or None}`."""
-        params: dict[str, Any] = {}
-        if prefix:
-            params["prefix"] = prefix
-        if limit is not None:
-            params["limit"] = limit
-        if cursor is not None:
-            params["cursor"] = cursor
+        return self._listing(prefix=prefix or None, limit=limit, cursor=cursor)
+
+    def _listing(self, **query: Any) -> dict[str, Any]:
+        """One page of `GET /v1/key`, with the query members that are not None."""
+        params = {name: value for name, value in query.items() if value is not None}
         page: dict[str, Any] = self.request("GET", "/v1/key", params=params).json()
         return page
 
@@ -410,17 +408,9 @@ class KVStoreClient:
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """One page of names: `{"keys": [...], "prefixes": [...], "next_cursor"}`."""
-        params: dict[str, Any] = {"keys": "true"}
-        if prefix:
-            params["prefix"] = prefix
-        if delimiter is not None:
-            params["delimiter"] = delimiter
-        if limit is not None:
-            params["limit"] = limit
-        if cursor is not None:
-            params["cursor"] = cursor
-        page: dict[str, Any] = self.request("GET", "/v1/key", params=params).json()
-        return page
+        return self._listing(
+            keys="true", prefix=prefix or None, delimiter=delimiter, limit=limit, cursor=cursor
+        )
 
     def keys(
         self, prefix: str = "", delimiter: str | None = None, *, page_size: int | None = None

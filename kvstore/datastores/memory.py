@@ -51,6 +51,12 @@ class MemoryDatastore(Datastore):
             index = bisect.bisect_left(self._sorted_keys, key)
             del self._sorted_keys[index]
 
+    def _first_index(self, prefix: str, after: str | None) -> int:
+        """Where the keys under `prefix` (and after `after`, if any) begin."""
+        if after is not None and after >= prefix:
+            return bisect.bisect_right(self._sorted_keys, after)
+        return bisect.bisect_left(self._sorted_keys, prefix)
+
     def _store(self, item: Item) -> None:
         if item.key not in self._items:
             bisect.insort(self._sorted_keys, item.key)
@@ -90,10 +96,7 @@ class MemoryDatastore(Datastore):
         items: list[Item] = []
         with self._lock:
             keys = self._sorted_keys
-            if after is not None and after >= prefix:
-                index = bisect.bisect_right(keys, after)
-            else:
-                index = bisect.bisect_left(keys, prefix)
+            index = self._first_index(prefix, after)
             more = False
             while index < len(keys):
                 key = keys[index]
@@ -132,10 +135,7 @@ class MemoryDatastore(Datastore):
         upper = prefix_upper_bound(prefix)
         with self._lock:
             keys = self._sorted_keys
-            if after is not None and after >= prefix:
-                low = bisect.bisect_right(keys, after)
-            else:
-                low = bisect.bisect_left(keys, prefix)
+            low = self._first_index(prefix, after)
             high = len(keys) if upper is None else bisect.bisect_left(keys, upper)
             doomed = keys[low:high]
             del keys[low:high]
