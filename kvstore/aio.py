@@ -39,6 +39,7 @@ from kvstore.client_errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from kvstore.media import DEFAULT_PATCH_FORMAT
 
 __all__ = [
     "AsyncKVStoreClient",
@@ -165,6 +166,70 @@ class AsyncKVStoreClient(ClientCore[httpx.AsyncClient, Callable[[float], Awaitab
             page = await self.list_page(prefix, limit=page_size, cursor=cursor)
             for item in page["items"]:
                 yield item
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
+    async def patch(
+        self,
+        key: str,
+        patch: Any,
+        *,
+        format: str = DEFAULT_PATCH_FORMAT,
+        if_version: int | None = None,
+        ttl: int | None = None,
+    ) -> Item:
+        """Change part of a value atomically (`PATCH`): `format` "merge" (RFC 7396: an object
+        merged in, `None` removing a member) or "json-patch" (RFC 6902: a list of operations).
+        The item keeps its expiry unless `ttl` sets a new one.
+
+        Raises:
+            NotFound: no such key.
+            Conflict: the patch cannot apply to the value (`patch_index`), or the key kept
+                changing meanwhile.
+            PreconditionFailed: not at `if_version`.
+            InvalidRequest: a malformed patch, or a result that breaks a value rule.
+        """
+        return await self._send(
+            calls.patch(key, patch, format=format, if_version=if_version, ttl=ttl)
+        )
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every key starting with `prefix` (not empty); returns how many there were.
+
+        Repeats the request with the server's `next_cursor` until it is null: DynamoDB deletes
+        in bounded steps, and a step is not atomic (docs/datastores/dynamodb.md).
+        """
+        deleted, cursor = 0, None
+        while True:
+            step = await self._send(calls.delete_prefix_step(prefix, cursor))
+            deleted += int(step["deleted"])
+            cursor = step["next_cursor"]
+            if cursor is None:
+                return deleted
+
+    async def keys_page(
+        self,
+        prefix: str = "",
+        delimiter: str | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of names: `{"keys": [...], "prefixes": [...], "next_cursor"}`."""
+        return await self._send(calls.keys_page(prefix, delimiter, limit=limit, cursor=cursor))
+
+    async def keys(
+        self, prefix: str = "", delimiter: str | None = None, *, page_size: int | None = None
+    ) -> AsyncIterator[str]:
+        """Every name under `prefix`, following the cursor to the end. With a `delimiter`,
+        the next level only: names, and folders ending in the delimiter (`web/sub/`), each
+        page in ascending order, as Consul's `?keys&separator=` lists them."""
+        cursor: str | None = None
+        while True:
+            page = await self.keys_page(prefix, delimiter, limit=page_size, cursor=cursor)
+            for name in calls.names_of(page, delimiter):
+                yield name
             cursor = page["next_cursor"]
             if cursor is None:
                 return

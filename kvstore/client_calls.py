@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import httpx
 
+from kvstore.media import PATCH_FORMATS
+
 T = TypeVar("T")
 Item = dict[str, Any]
 Page = dict[str, Any]
@@ -29,9 +31,12 @@ class Call(Generic[T]):
     method: str
     path: str
     read: Callable[[httpx.Response], T]
-    body: Any = None  # a JSON document; None sends no body
+    body: Any = None  # a JSON document; None sends no body, unless `sends_body`
     params: Mapping[str, str | int] | None = None
     headers: Mapping[str, str] | None = None
+    content_type: str = "application/json"
+    #: Send `body` even when it is None: a merge patch of `null` is a document too.
+    sends_body: bool = False
 
 
 def key_path(key: str) -> str:
@@ -111,6 +116,60 @@ def create(key: str, value: Any, *, ttl: int | None) -> Call[Item]:
 def delete(key: str, *, if_version: int | None) -> Call[None]:
     headers = {"If-Match": f'"{if_version}"'} if if_version is not None else None
     return Call("DELETE", key_path(key), _nothing, headers=headers)
+
+
+def _if_match(if_version: int | None) -> dict[str, str] | None:
+    return {"If-Match": f'"{if_version}"'} if if_version is not None else None
+
+
+def patch(
+    key: str, document: Any, *, format: str, if_version: int | None, ttl: int | None
+) -> Call[Item]:
+    """`format` "merge" (RFC 7396) or "json-patch" (RFC 6902); `ttl` sets a new expiry."""
+    if format not in PATCH_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(PATCH_FORMATS)}")
+    return Call(
+        "PATCH",
+        key_path(key),
+        _document,
+        document,
+        params=None if ttl is None else {"ttl": ttl},
+        headers=_if_match(if_version),
+        content_type=PATCH_FORMATS[format],
+        sends_body=True,
+    )
+
+
+def delete_prefix_step(prefix: str, cursor: str | None) -> Call[Page]:
+    """One step of deleting a prefix: `{"deleted": n, "next_cursor": str or None}`."""
+    if not prefix:
+        raise ValueError("prefix must not be empty")
+    params: dict[str, str | int] = {"prefix": prefix}
+    if cursor is not None:
+        params["cursor"] = cursor
+    return Call("DELETE", "/v1/key", _document, params=params)
+
+
+def keys_page(
+    prefix: str, delimiter: str | None, *, limit: int | None, cursor: str | None
+) -> Call[Page]:
+    """One page of names: `{"keys": [...], "prefixes": [...], "next_cursor"}`."""
+    params: dict[str, str | int] = {"keys": "true"}
+    for name, value in (
+        ("prefix", prefix or None),
+        ("delimiter", delimiter),
+        ("limit", limit),
+        ("cursor", cursor),
+    ):
+        if value is not None:
+            params[name] = value
+    return Call("GET", "/v1/key", _document, params=params)
+
+
+def names_of(page: Page, delimiter: str | None) -> list[str]:
+    """A names page's names, with its folders among them when listed by a delimiter."""
+    names: list[str] = page["keys"]
+    return names if delimiter is None else sorted(names + page["prefixes"])
 
 
 def list_page(prefix: str, *, limit: int | None, cursor: str | None) -> Call[Page]:

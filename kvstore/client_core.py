@@ -121,10 +121,10 @@ class ClientCore(Generic[H, Sleep]):
         if call.headers:
             headers.update(call.headers)
         content = None
-        if call.body is not None:
+        if call.body is not None or call.sends_body:
             text = json.dumps(call.body, ensure_ascii=False, allow_nan=False)
             content = text.encode("utf-8")
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = call.content_type
         return self.http_client.build_request(
             call.method,
             self._url(call),

@@ -48,11 +48,18 @@ class NotFound(ClientError):
 
 
 class Conflict(ClientError):
-    """409: the key exists (create), or a transaction's condition failed (`failed_index`)."""
+    """409: the key exists (create), a transaction's condition failed (`failed_index`), a
+    patch cannot apply to the value (`patch_index`), or other writers kept changing the key
+    while it was patched (nothing was written: try again)."""
 
     @property
     def failed_index(self) -> int | None:
         index = self.problem.get("failed_index")
+        return index if isinstance(index, int) else None
+
+    @property
+    def patch_index(self) -> int | None:
+        index = self.problem.get("patch_index")
         return index if isinstance(index, int) else None
 
 

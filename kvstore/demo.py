@@ -1,4 +1,5 @@
-"""Asynchronous handling, shown: simultaneous calls and chained calls against a live server.
+"""Asynchronous handling, shown: simultaneous calls and chained calls against a live server,
+then one atomic partial update.
 
     python -m kvstore.demo                 # starts its own server (memory datastore) and stops it
     python -m kvstore.demo --url URL       # runs against a server you started (any datastore)
@@ -13,6 +14,9 @@ Steps:
 3. **chained**: reads `sports`, and from *its value* decides which keys to read next: each
    sport's key, those reads at once; then compiles. Change `sports` and this step reads other
    keys; the simultaneous step, which knew its keys up front, does not.
+4. **patch**: appends a sport to `sports` with one `PATCH` (a JSON Patch `add` at `/-`): the
+   server applies it to whatever list is current, atomically, so no client reads the list,
+   changes it and writes it back, and no concurrent writer's change is lost.
 
 "At once" is a thread pool here (`KVStoreClient`, `concurrent.futures`) and `asyncio.gather`
 in `kvstore.demo_asyncio` (`AsyncKVStoreClient`); what the steps send, compile and print is
@@ -39,6 +43,8 @@ from kvstore.client import ClientError, ConnectionFailed, KVStoreClient, NotFoun
 T = TypeVar("T")
 
 SPORTS = ["baseball", "hockey", "football"]
+#: The sport the patch step appends.
+NEW_SPORT = "soccer"
 TEAMS: dict[str, list[str]] = {
     "baseball": ["Yankees", "Red Sox", "Dodgers", "Cubs"],
     "hockey": ["Maple Leafs", "Canadiens", "Bruins", "Red Wings"],
@@ -108,6 +114,18 @@ def simultaneous_step() -> Step:
 
 def chained_step() -> Step:
     return Step("chained", 'chained: read "sports", then each sport\'s key at once, compiled')
+
+
+def patch_step() -> Step:
+    return Step("patch", f'patch: append "{NEW_SPORT}" to "sports" in one atomic PATCH')
+
+
+#: The JSON Patch of the patch step: the server appends to whatever `sports` holds now.
+PATCH_OPERATIONS = [{"op": "add", "path": "/-", "value": NEW_SPORT}]
+
+
+def patched_result(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"sports": item["value"], "version": item["version"]}
 
 
 def seeded(step: Step, results: Sequence[Mapping[str, Any]], call: Call) -> Step:
@@ -191,13 +209,25 @@ def chained(client: KVStoreClient, pool: ThreadPoolExecutor) -> Step:
     return step.done(compiled(sports, sports, values), [first, *rest], f"1+{len(rest)}")
 
 
+def patched(client: KVStoreClient) -> Step:
+    """Append a sport to `sports` with one atomic PATCH: no read-modify-write in the client."""
+    step = patch_step()
+    with step.timing():
+        item, call = timed(
+            "PATCH sports",
+            lambda: client.patch("sports", PATCH_OPERATIONS, format="json-patch"),
+        )
+    return step.done(patched_result(item), [call], "1")
+
+
 def run(client: KVStoreClient, out: TextIO) -> list[Step]:
-    """Run the three steps, printing each compiled result, then the timing table."""
+    """Run the four steps, printing each compiled result, then the timing table."""
     steps: list[Step] = []
     with ThreadPoolExecutor(MAX_PARALLEL_CALLS, thread_name_prefix="demo") as pool:
         steps.append(show(seed(client), out))
         steps.append(show(simultaneous(client, pool), out))
         steps.append(show(chained(client, pool), out))
+        steps.append(show(patched(client), out))
     print(timing_table(steps), file=out)
     return steps
 

@@ -80,11 +80,22 @@ async def chained(client: AsyncKVStoreClient) -> Step:
     return step.done(demo.compiled(sports, sports, values), [first, *rest], f"1+{len(rest)}")
 
 
+async def patched(client: AsyncKVStoreClient) -> Step:
+    """Append a sport to `sports` with one atomic PATCH: no read-modify-write in the client."""
+    step = demo.patch_step()
+    with step.timing():
+        item, call = await timed(
+            "PATCH sports", client.patch("sports", demo.PATCH_OPERATIONS, format="json-patch")
+        )
+    return step.done(demo.patched_result(item), [call], "1")
+
+
 async def run(client: AsyncKVStoreClient, out: TextIO) -> list[Step]:
-    """Run the three steps, printing each compiled result, then the timing table."""
+    """Run the four steps, printing each compiled result, then the timing table."""
     steps = [demo.show(await seed(client), out)]
     steps.append(demo.show(await simultaneous(client), out))
     steps.append(demo.show(await chained(client), out))
+    steps.append(demo.show(await patched(client), out))
     print(demo.timing_table(steps), file=out)
     return steps
 

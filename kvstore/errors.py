@@ -19,11 +19,17 @@ from kvstore.datastores.errors import (
     DatastoreUnavailable,
     InvalidCursor,
     InvalidKey,
+    InvalidOperation,
+    InvalidPatch,
+    InvalidPatchResult,
     InvalidRequest,
     InvalidValue,
+    KeyNotFound,
     Outage,
+    PatchFailed,
     PreconditionFailed,
     TransactionFailed,
+    UpdateConflict,
     ValueTooLarge,
 )
 from kvstore.settings import ENV_DYNAMODB_CREATE_TABLE
@@ -110,10 +116,24 @@ def problem_from_exception(exc: BaseException) -> Problem:
         return Problem(400, str(exc), slug="invalid-cursor")
     if isinstance(exc, InvalidValue):
         return Problem(422, str(exc), slug="invalid-value")
+    if isinstance(exc, InvalidPatch):
+        return Problem(422, str(exc), slug="invalid-patch", **_optional(patch_index=exc.index))
+    if isinstance(exc, InvalidPatchResult):
+        return Problem(422, str(exc), slug="invalid-patch-result")
+    if isinstance(exc, InvalidOperation) and exc.index is not None:
+        return Problem(422, str(exc), slug="invalid-operation", index=exc.index)
     if isinstance(exc, InvalidRequest):
         return Problem(422, str(exc), slug="invalid-request")
+    if isinstance(exc, KeyNotFound):
+        return Problem(404, str(exc), slug="key-not-found")
     if isinstance(exc, PreconditionFailed):
         return Problem(412, f"precondition failed: {exc}", slug="precondition-failed")
+    if isinstance(exc, PatchFailed):
+        return Problem(
+            409, str(exc), slug="patch-failed", title="Patch failed", patch_index=exc.index
+        )
+    if isinstance(exc, UpdateConflict):
+        return Problem(409, str(exc), slug="update-conflict", title="Update conflict")
     if isinstance(exc, TransactionFailed):
         return Problem(
             409,
@@ -121,6 +141,7 @@ def problem_from_exception(exc: BaseException) -> Problem:
             slug="transaction-failed",
             title="Transaction failed",
             failed_index=exc.index,
+            **_optional(patch_index=exc.patch_index),
         )
     if isinstance(exc, DatastoreUnavailable):
         log.warning("datastore unavailable: %s", exc)
@@ -133,6 +154,11 @@ def problem_from_exception(exc: BaseException) -> Problem:
         )
     log.error("unhandled error", exc_info=exc)
     return Problem(500, "an unexpected error occurred; it has been logged", slug="internal")
+
+
+def _optional(**members: Any) -> dict[str, Any]:
+    """Problem members that are there only when known."""
+    return {name: value for name, value in members.items() if value is not None}
 
 
 def _http_detail(exc: HTTPException) -> str:

@@ -71,6 +71,24 @@ def transfer(http: requests.Session, base: str, source: str, target: str, tally:
         return
 
 
+def append(http: requests.Session, base: str, key: str, member: str, n: int, tally: Tally) -> None:
+    """Append `n` to the list at `member` of an object with one JSON Patch, going again only
+    when the server reports that other writers kept changing the key (409 update-conflict)."""
+    while True:
+        response = http.patch(
+            f"{base}/v1/key/{key}",
+            data=f'[{{"op": "add", "path": "/{member}/-", "value": {n}}}]',
+            headers={"Content-Type": "application/json-patch+json"},
+            timeout=TIMEOUT_S,
+        )
+        if response.status_code == 409 and response.json()["type"].endswith("update-conflict"):
+            tally.conflict()
+            continue
+        assert response.status_code == 200, response.text
+        tally.ack(member)
+        return
+
+
 def run_threads(
     threads: int, per_thread: int, job: Callable[[requests.Session, int], None]
 ) -> None:

@@ -14,15 +14,24 @@ README = REPO / "README.md"
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
-def block_after(marker: str, page: str = "README.md") -> str:
-    """The first fenced code block after `marker` in `page` (a path from the repository's
-    root, e.g. `docs/cli.md`); fails naming both when the marker is gone."""
-    text = (REPO / page).read_text(encoding="utf-8")
+def page_text(page: str) -> str:
+    return (REPO / page).read_text(encoding="utf-8")
+
+
+def first_block(text: str, marker: str, page: str) -> str:
+    """The first fenced code block after `marker` in `text` (from `page`); fails naming
+    both when the marker is gone."""
     where = text.find(marker)
     assert where >= 0, f"{page} no longer holds {marker!r}, whose code block a test runs"
     start = text.index("```", where)
     start = text.index("\n", start) + 1
     return text[start : text.index("```", start)]
+
+
+def block_after(marker: str, page: str = "README.md") -> str:
+    """The first fenced code block after `marker` in `page` (a path from the repository's
+    root, e.g. `docs/cli.md`)."""
+    return first_block(page_text(page), marker, page)
 
 
 def mask_times(lines: list[str]) -> list[str]:
@@ -43,9 +52,12 @@ def curl_session(
     page: str = "README.md",
 ) -> tuple[list[str], list[str]]:
     """Runs the curl block after `commands` in `page` with `localhost:5000` replaced by
-    `address`, in `cwd`: (what it printed, what the block after `prints` says), times masked."""
-    script = block_after(commands, page)
-    printed = block_after(prints, page).strip().splitlines()
+    `address`, in `cwd`: (what it printed, what the first block after `prints` following the
+    commands says), times masked."""
+    text = page_text(page)
+    script = first_block(text, commands, page)
+    after_script = text[text.index(script) + len(script) :]
+    printed = first_block(after_script, prints, page).strip().splitlines()
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script.replace("localhost:5000", address)],
         capture_output=True,

@@ -91,6 +91,30 @@ def _delete(c: FlaskClient, key: str, h: dict[str, str]) -> TestResponse:
     return c.delete(f"/v1/key/{key}", headers=h)
 
 
+def _patch(c: FlaskClient, key: str, h: dict[str, str]) -> TestResponse:
+    headers = {**h, "Content-Type": "application/merge-patch+json", "If-Match": '"1"'}
+    return c.patch(f"/v1/key/{key}", data='"after"', headers=headers)
+
+
+def _keys(c: FlaskClient, key: str, h: dict[str, str]) -> TestResponse:
+    query = {"keys": "true", "delimiter": "/", "prefix": key.split("/")[0] + "/"}
+    return c.get("/v1/key", query_string=query, headers=h)
+
+
+def _delete_prefix(c: FlaskClient, key: str, h: dict[str, str]) -> TestResponse:
+    return c.delete("/v1/key", query_string={"prefix": key}, headers=h)
+
+
+def _batch_patch(c: FlaskClient, key: str, h: dict[str, str]) -> TestResponse:
+    body = operations({"op": "patch", "key": key, "patch": "after"})
+    return c.post("/v1/batch", json=body, headers=h)
+
+
+def _txn_patch(c: FlaskClient, key: str, h: dict[str, str]) -> TestResponse:
+    body = operations({"op": "patch", "key": key, "patch": "after", "if_version": 1})
+    return c.post("/v1/txn", json=body, headers=h)
+
+
 def _batch_get(c: FlaskClient, key: str, h: dict[str, str]) -> TestResponse:
     return c.post("/v1/batch", json=operations({"op": "get", "key": key}), headers=h)
 
@@ -121,17 +145,22 @@ def _txn_delete(c: FlaskClient, key: str, h: dict[str, str]) -> TestResponse:
 ROUTES = [
     Route("/v1/key", "GET", Access.READ, _list, 200),
     Route("/v1/key", "HEAD", Access.READ, _list_head, 200),
+    Route("/v1/key", "GET", Access.READ, _keys, 200),
     Route("/v1/key", "POST", Access.WRITE, _create, 201),
+    Route("/v1/key", "DELETE", Access.WRITE, _delete_prefix, 200),
     Route("/v1/key/<key:key>", "GET", Access.READ, _get, 200),
     Route("/v1/key/<key:key>", "HEAD", Access.READ, _head, 200),
     Route("/v1/key/<key:key>", "PUT", Access.WRITE, _put, 200),
+    Route("/v1/key/<key:key>", "PATCH", Access.WRITE, _patch, 200),
     Route("/v1/key/<key:key>", "DELETE", Access.WRITE, _delete, 204),
     Route("/v1/batch", "POST", Access.READ, _batch_get, 200),
     Route("/v1/batch", "POST", Access.WRITE, _batch_put, 200),
     Route("/v1/batch", "POST", Access.WRITE, _batch_delete, 200),
+    Route("/v1/batch", "POST", Access.WRITE, _batch_patch, 200),
     Route("/v1/txn", "POST", Access.READ, _txn_check, 200, transactional=True),
     Route("/v1/txn", "POST", Access.WRITE, _txn_put, 200, transactional=True),
     Route("/v1/txn", "POST", Access.WRITE, _txn_delete, 200, transactional=True),
+    Route("/v1/txn", "POST", Access.WRITE, _txn_patch, 200, transactional=True),
 ]
 
 #: Caller -> (token, the key it asks for).

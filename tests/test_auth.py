@@ -196,6 +196,8 @@ def test_read_only_key_reads(client: FlaskClient, store: MemoryDatastore) -> Non
     assert client.get("/v1/key/a", headers=bearer(RO)).get_json()["value"] == [1, 2]
     assert client.head("/v1/key/a", headers=bearer(RO)).status_code == 200
     assert client.get("/v1/key", headers=bearer(RO)).status_code == 200
+    names = client.get("/v1/key?keys=true&delimiter=/", headers=bearer(RO))
+    assert names.get_json()["keys"] == ["a"]
 
 
 @pytest.mark.parametrize(
@@ -204,8 +206,12 @@ def test_read_only_key_reads(client: FlaskClient, store: MemoryDatastore) -> Non
         lambda c, h: c.put("/v1/key/a", json={"value": 9}, headers=h),
         lambda c, h: c.post("/v1/key", json={"key": "new", "value": 9}, headers=h),
         lambda c, h: c.delete("/v1/key/a", headers=h),
+        lambda c, h: c.patch(
+            "/v1/key/a", data='"after"', content_type="application/merge-patch+json", headers=h
+        ),
+        lambda c, h: c.delete("/v1/key?prefix=a", headers=h),
     ],
-    ids=["put", "post", "delete"],
+    ids=["put", "post", "delete", "patch", "delete-prefix"],
 )
 def test_read_only_key_that_writes_is_403_and_writes_nothing(
     client: FlaskClient,
@@ -264,6 +270,13 @@ def test_read_only_key_may_batch_gets_and_txn_checks(
             "/v1/txn",
             TEAM_B,
             [{"op": "put", "key": "team-b/x", "value": 9}, {"op": "delete", "key": "shared/s"}],
+            1,
+        ),
+        ("/v1/batch", RO, [{"op": "get", "key": "a"}, {"op": "patch", "key": "a", "patch": 9}], 1),
+        (
+            "/v1/txn",
+            RO,
+            [{"op": "check", "key": "b", "exists": False}, {"op": "patch", "key": "a", "patch": 9}],
             1,
         ),
     ],

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,8 +24,10 @@ from kvstore.client import KVStoreClient
 from kvstore.client_calls import key_path
 from kvstore.client_core import retry_after_seconds
 from kvstore.datastores.base import Datastore
+from kvstore.datastores.dynamodb import DynamoDBDatastore
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.settings import Settings, parse_api_keys
+from tests.backends import BUILDERS, FakeClock, selected_backends
 from tests.clients import KINDS, open_client
 from tests.live_server import serve, socket_without_listener
 from tests.wrappers import FlakyDatastore, GatedDatastore
@@ -85,8 +88,9 @@ def test_both_clients_take_the_same_arguments() -> None:
     assert set(sync) - {"close"} == set(asynchronous) - {"aclose"}
     for name in sorted(set(sync) - {"close"}):
         assert shape(sync[name]) == shape(asynchronous[name]), name
-    assert inspect.isasyncgenfunction(AsyncKVStoreClient.items)
-    coroutines = set(asynchronous) - {"items"}
+    iterators = {"items", "keys"}
+    assert all(inspect.isasyncgenfunction(getattr(AsyncKVStoreClient, n)) for n in iterators)
+    coroutines = set(asynchronous) - iterators
     assert all(inspect.iscoroutinefunction(getattr(AsyncKVStoreClient, n)) for n in coroutines)
     # One constructor, ClientCore's: neither client has its own.
     assert "__init__" not in vars(KVStoreClient)
@@ -216,6 +220,61 @@ def test_txn(api: KVStoreClient) -> None:
     assert caught.value.failed_index == 1
     with pytest.raises(kv.NotFound):
         api.get("x")
+
+
+def test_patch_in_both_formats(api: KVStoreClient) -> None:
+    api.put("doc", {"tags": ["a"], "old": 1}, ttl=600)
+    merged = api.patch("doc", {"old": None, "new": "ü"})
+    assert (merged["value"], merged["version"]) == ({"tags": ["a"], "new": "ü"}, 2)
+    assert merged["expires_at"] is not None  # kept
+    appended = api.patch(
+        "doc", [{"op": "add", "path": "/tags/-", "value": "b"}], format="json-patch", if_version=2
+    )
+    assert appended["value"]["tags"] == ["a", "b"]
+    assert api.patch("doc", None, ttl=30)["value"] is None  # a merge patch of null clears it
+    with pytest.raises(kv.PreconditionFailed):
+        api.patch("doc", {"n": 1}, if_version=2)
+    with pytest.raises(kv.Conflict) as caught:
+        api.patch("doc", [{"op": "test", "path": "", "value": 1}], format="json-patch")
+    assert caught.value.patch_index == 0
+    with pytest.raises(kv.NotFound):
+        api.patch("missing", {"n": 1})
+    with pytest.raises(ValueError, match="format"):
+        api.patch("doc", {}, format="xml")
+
+
+@pytest.mark.parametrize("backend", ["memory", "dynamodb-moto"])
+def test_delete_prefix_follows_the_cursors(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    if backend not in selected_backends():
+        pytest.skip(f"backend {backend} is not in KVSTORE_TEST_BACKENDS")
+    store = BUILDERS[backend](request, tmp_path, FakeClock())
+    if isinstance(store, DynamoDBDatastore):
+        store.prefix_delete_limit = 3  # so that one call cannot do it all
+    with live(store) as url, KVStoreClient(url, timeout=5) as api:
+        for n in range(10):
+            api.put(f"p/{n}", n)
+        api.put("q", 0)
+        assert api.delete_prefix("p/") == 10
+        assert api.delete_prefix("p/") == 0
+        assert [item["key"] for item in api.items()] == ["q"]
+        with pytest.raises(ValueError, match="empty"):
+            api.delete_prefix("")
+
+
+def test_keys_one_level_at_a_time(api: KVStoreClient) -> None:
+    for key in ("web/bar", "web/sub/a", "web/sub/b", "web", "other"):
+        api.put(key, 1)
+    assert list(api.keys(page_size=2)) == ["other", "web", "web/bar", "web/sub/a", "web/sub/b"]
+    assert list(api.keys(delimiter="/")) == ["other", "web", "web/"]
+    assert list(api.keys("web/", "/", page_size=1)) == ["web/bar", "web/sub/"]
+    page = api.keys_page("web/", "/")
+    assert (page["keys"], page["prefixes"], page["next_cursor"]) == (
+        ["web/bar"],
+        ["web/sub/"],
+        None,
+    )
 
 
 # -- typed errors --------------------------------------------------------------------------

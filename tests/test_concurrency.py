@@ -1,9 +1,10 @@
 """Many clients, several gunicorn worker processes, one store: no acknowledged update is lost.
 
-Threads do read-modify-write with `If-Match` (retrying on 412) on a few shared counters, and
-transfers between two keys with `/v1/txn` (retrying on 409). Afterwards every counter equals
-its acknowledged increments exactly (and its version is one more), and the transfers kept
-their sum. On SQLite the workers are separate processes on one file; on DynamoDB they share
+Threads do read-modify-write with `If-Match` (retrying on 412) on a few shared counters,
+transfers between two keys with `/v1/txn` (retrying on 409), and PATCHes appending to their
+own member of one shared object. Afterwards every counter equals its acknowledged increments
+exactly (and its version is one more), the transfers kept their sum, and every patch is in
+the object. On SQLite the workers are separate processes on one file; on DynamoDB they share
 moto's server.
 """
 
@@ -16,7 +17,7 @@ import requests
 
 from tests.backends import selected_backends
 from tests.dynamodb_servers import Server, make_client, server_environment, unique_table
-from tests.load import Tally, increment, run_threads, transfer
+from tests.load import Tally, append, increment, run_threads, transfer
 from tests.processes import kvstore_server
 
 pytestmark = pytest.mark.slow
@@ -103,3 +104,24 @@ def test_concurrent_transactions_stay_atomic(server: str) -> None:
     assert x["value"] + y["value"] == total
     assert y["value"] == moved
     assert x["version"] + y["version"] == 2 + 2 * sum(tally.acknowledged.values())
+
+
+def test_concurrent_patches_of_one_object_are_never_lost(server: str) -> None:
+    """The threads of three worker processes append to their own member of one object: the
+    workers race each other on the version, and every patch they acknowledged is there."""
+    per_thread = 40
+    members = [f"t{n}" for n in range(THREADS)]
+    with requests.Session() as http:
+        created = http.put(f"{server}/v1/key/shared", json={"value": {m: [] for m in members}})
+        assert created.status_code == 201
+    tally = Tally()
+
+    def job(http: requests.Session, n: int) -> None:
+        append(http, server, "shared", members[n // per_thread], n % per_thread, tally)
+
+    run_threads(THREADS, per_thread, job)
+
+    with requests.Session() as http:
+        item = http.get(f"{server}/v1/key/shared").json()
+    assert item["value"] == {m: list(range(per_thread)) for m in members}
+    assert item["version"] == 1 + THREADS * per_thread

@@ -28,7 +28,7 @@ from kvstore.settings import Settings
 from tests.clients import open_blocking_async
 from tests.live_server import serve, socket_without_listener
 from tests.readme import block_after
-from tests.wrappers import BarrierDatastore
+from tests.wrappers import BarrierDatastore, DelegatingDatastore
 
 #: The server runs in this process: keep its access log off the demo's stdout.
 QUIET = Settings(datastore="memory", log_level="WARNING")
@@ -60,6 +60,7 @@ class Steps:
     seed: Callable[[], demo.Step]
     simultaneous: Callable[[], demo.Step]
     chained: Callable[[], demo.Step]
+    patched: Callable[[], demo.Step]
 
 
 @contextmanager
@@ -76,6 +77,7 @@ def demo_steps(mode: str, datastore: Datastore, *, one_at_a_time: bool = False) 
                     lambda: demo.seed(client),
                     lambda: demo.simultaneous(client, pool),
                     lambda: demo.chained(client, pool),
+                    lambda: demo.patched(client),
                 )
             return
         connections = 1 if one_at_a_time else POOL_SIZE
@@ -86,6 +88,7 @@ def demo_steps(mode: str, datastore: Datastore, *, one_at_a_time: bool = False) 
                 lambda: blocking.wait(demo_asyncio.seed(aio)),
                 lambda: blocking.wait(demo_asyncio.simultaneous(aio)),
                 lambda: blocking.wait(demo_asyncio.chained(aio)),
+                lambda: blocking.wait(demo_asyncio.patched(aio)),
             )
 
 
@@ -108,15 +111,17 @@ def test_demo_prints_compiled_results_and_timings(
         assert demo.main(["--url", url, *MODES[mode]]) == 0
     header, compiled, table = printed_sections(capsys.readouterr().out)
     assert header == f"{HEADERS[mode]} {url}"
-    seeded, simultaneous, chained = compiled.values()
+    seeded, simultaneous, chained, patched = compiled.values()
     assert seeded["sports"] == demo.SPORTS
     assert seeded["sports/hockey"] == demo.TEAMS["hockey"]
     assert simultaneous == COMPILED
     assert chained == COMPILED
-    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:4]}
-    assert list(rows) == ["seed", "simultaneous", "chained"]
+    assert patched == {"sports": [*demo.SPORTS, demo.NEW_SPORT], "version": 2}
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:5]}
+    assert list(rows) == ["seed", "simultaneous", "chained", "patch"]
     assert rows["simultaneous"][1] == "4"
     assert rows["chained"][1] == "1+3"
+    assert rows["patch"][1] == "1"
     for row in rows.values():
         wall, total, overlap = float(row[2]), float(row[3]), row[4]
         assert wall > 0
@@ -194,6 +199,18 @@ def test_chained_step_follows_the_first_result(mode: str) -> None:
     assert list(simultaneous.result["teams"]) == demo.SPORTS
 
 
+def test_patch_step_appends_to_the_current_list_in_one_call(mode: str) -> None:
+    """The server applies the patch to whatever `sports` is now; the client never reads it."""
+    recorder = DelegatingDatastore(MemoryDatastore())
+    with demo_steps(mode, recorder) as steps:
+        steps.client.put("sports", ["hockey", "curling"])
+        recorder.calls.clear()
+        step = steps.patched()
+    assert step.result == {"sports": ["hockey", "curling", demo.NEW_SPORT], "version": 2}
+    assert recorder.calls == ["update"]
+    assert [call.label for call in step.calls] == ["PATCH sports"]
+
+
 def test_chained_step_refuses_a_sports_value_that_is_not_a_list(mode: str) -> None:
     with demo_steps(mode, MemoryDatastore()) as steps:
         steps.client.put("sports", {"not": "a list"})
@@ -240,7 +257,7 @@ def test_module_runs_its_own_server(mode: str) -> None:
         + r" http://127\.0\.0\.1:\d+ \(in-process server, memory datastore\)",
         header,
     )
-    assert list(compiled.values())[1:] == [COMPILED, COMPILED]
+    assert list(compiled.values())[1:3] == [COMPILED, COMPILED]
     assert "simultaneous" in table
     assert finished.stderr == ""
 
@@ -268,6 +285,6 @@ def test_readme_shows_the_asyncio_header_and_timings(capsys: pytest.CaptureFixtu
     """The README shows the asyncio run's first line and table (its compiled results are the
     threaded run's, shown once)."""
     header, compiled, table = printed_sections(in_process_run("asyncio", capsys))
-    assert list(compiled.values())[1:] == [COMPILED, COMPILED]
-    shown = block_after("`--asyncio` prints the same three compiled objects", "docs/async.md")
+    assert list(compiled.values())[1:3] == [COMPILED, COMPILED]
+    shown = block_after("`--asyncio` prints the same four compiled objects", "docs/async.md")
     assert normalised(shown) == normalised(f"{header}\n\n{table}\n")

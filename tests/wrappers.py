@@ -15,6 +15,7 @@ from typing import Any
 
 from kvstore.datastores.base import (
     ANY,
+    Change,
     Condition,
     Datastore,
     Delete,
@@ -23,10 +24,14 @@ from kvstore.datastores.base import (
     JSONValue,
     Operation,
     Page,
+    Patch,
+    PrefixDeletion,
     Prepared,
     PreparedOperations,
 )
+from kvstore.datastores.cursor import Position
 from kvstore.datastores.errors import DatastoreUnavailable
+from kvstore.datastores.listing import KeyPage
 
 
 class DelegatingDatastore(Datastore):
@@ -57,9 +62,22 @@ class DelegatingDatastore(Datastore):
         self.record("delete", key)
         return self.inner.delete(key, condition=condition)
 
-    def apply(self, operation: EncodedWrite | Delete) -> tuple[Item, bool] | bool:
-        self.record("put" if isinstance(operation, EncodedWrite) else "delete", operation.key)
+    def update(self, key: str, change: Change, **options: Any) -> Item:
+        self.record("update", key)
+        return self.inner.update(key, change, **options)
+
+    def apply(self, operation: EncodedWrite | Delete | Patch) -> tuple[Item, bool] | bool:
+        kind = {EncodedWrite: "put", Delete: "delete", Patch: "update"}[type(operation)]
+        self.record(kind, operation.key)
         return self.inner.apply(operation)
+
+    def delete_prefix(self, prefix: str, **options: Any) -> PrefixDeletion:
+        self.record("delete_prefix")
+        return self.inner.delete_prefix(prefix, **options)
+
+    def keys(self, **kwargs: Any) -> KeyPage:
+        self.record("keys")
+        return self.inner.keys(**kwargs)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Item]:
         self.record("get_many")
@@ -93,6 +111,14 @@ class DelegatingDatastore(Datastore):
         raise NotImplementedError
 
     def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
+        raise NotImplementedError
+
+    def _keys(
+        self, prefix: str, delimiter: str | None, limit: int, after: Position | None, now: float
+    ) -> KeyPage:
+        raise NotImplementedError
+
+    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> PrefixDeletion:
         raise NotImplementedError
 
     def _get_many(self, keys: builtins.list[str], now: float) -> dict[str, Item]:

@@ -21,6 +21,7 @@ COMMANDS = {
     "demo": "kvstore.cli.demo",
     "get": "kvstore.cli.keys",
     "put": "kvstore.cli.keys",
+    "patch": "kvstore.cli.keys",
     "rm": "kvstore.cli.keys",
     "ls": "kvstore.cli.keys",
     "export": "kvstore.cli.bulk",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import builtins
 import json
+import random
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,16 +21,23 @@ from typing import Any, ClassVar
 
 import orjson
 
+from kvstore.datastores.cursor import Position, decode_cursor, decode_position
 from kvstore.datastores.errors import (
     DatastoreError,
     InvalidCursor,
     InvalidKey,
     InvalidOperation,
+    InvalidPatchResult,
     InvalidRequest,
     InvalidValue,
+    KeyNotFound,
+    PatchFailed,
+    PreconditionFailed,
     TransactionFailed,
+    UpdateConflict,
     ValueTooLarge,
 )
+from kvstore.datastores.listing import KeyPage
 
 JSONValue = Any
 Clock = Callable[[], float]
@@ -43,6 +52,13 @@ MAX_OPERATIONS = 100
 #: at one stack depth can fail to decode or encode at a deeper one (RecursionError: a 500);
 #: 128 is serde_json's default and far deeper than any real document.
 MAX_VALUE_DEPTH = 128
+#: Reads and conditional writes an update tries before it reports a conflict: each retry
+#: means another writer changed the key in between, so a few are plenty but for a hot key.
+UPDATE_ATTEMPTS = 10
+#: Cap, in seconds, on the jittered pause before an update's next attempt.
+UPDATE_MAX_PAUSE_S = 0.05
+#: Locks that make one process's updates of a key take turns (a key's lock is its hash's).
+UPDATE_LOCK_STRIPES = 64
 
 
 def rfc3339(epoch_seconds: float) -> str:
@@ -81,6 +97,14 @@ class Item:
 @dataclass(frozen=True, slots=True)
 class Page:
     items: list[Item]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixDeletion:
+    """What one `delete_prefix` call did: live keys deleted, and where to go on, if anywhere."""
+
+    deleted: int
     next_cursor: str | None
 
 
@@ -166,7 +190,26 @@ class Check:
     condition: Condition
 
 
-Operation = Put | Delete | Check
+#: A new value from the current one. It must not change its argument (a stored value may be
+#: shared) and raises PatchFailed when it cannot apply.
+Change = Callable[[JSONValue], JSONValue]
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """A change to an existing key's value (`update`, and inside a batch or transaction).
+
+    `change` gets the value current when the patch runs, and `condition` is checked against
+    that same item. `ttl` None keeps the item's expiry; seconds set a new one from now.
+    """
+
+    key: str
+    change: Change
+    ttl: int | None = None
+    condition: Condition = ANY
+
+
+Operation = Put | Delete | Check | Patch
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +224,9 @@ class EncodedWrite:
 
 
 #: An operation validated by `Datastore.prepare`, as the backends receive it.
-Prepared = EncodedWrite | Delete | Check
+Prepared = EncodedWrite | Delete | Check | Patch
+#: A transaction's operation once decided against the items it read: patches become writes.
+Decided = EncodedWrite | Delete | Check
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +281,22 @@ def validate_ttl(ttl: object) -> int | None:
     return ttl
 
 
+def _validate_listing(prefix: object, limit: object) -> None:
+    """The rules every listing shares (`list`, `keys`)."""
+    if not isinstance(prefix, str):
+        raise InvalidRequest("prefix must be a string")
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise InvalidRequest("limit must be an integer")
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+
+
+def _cursor_text(cursor: object) -> str | None:
+    if cursor is not None and not isinstance(cursor, str):
+        raise InvalidCursor("cursor must be a string")
+    return cursor
+
+
 def validate_version(version: object, field: str = "if_version") -> int | None:
     if version is None:
         return None
@@ -260,7 +321,7 @@ def encode_value(value: JSONValue, max_bytes: int) -> str:
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidValue(f"value is not JSON: {exc}") from None
     # Counting brackets is cheap and bounds the depth, so most values skip the walk.
-    if text.count("[") + text.count("{") > MAX_VALUE_DEPTH and _deeper_than(value, MAX_VALUE_DEPTH):
+    if text.count("[") + text.count("{") > MAX_VALUE_DEPTH and deeper_than(value, MAX_VALUE_DEPTH):
         raise InvalidValue(f"value is nested deeper than {MAX_VALUE_DEPTH} arrays/objects")
     # One encode in the common case; a lone surrogate is counted as its 3 bytes, so the size
     # limit is still checked first.
@@ -275,7 +336,7 @@ def encode_value(value: JSONValue, max_bytes: int) -> str:
     return text
 
 
-def _deeper_than(value: JSONValue, limit: int) -> bool:
+def deeper_than(value: JSONValue, limit: int) -> bool:
     """Whether arrays/objects nest more than `limit` deep; iterative, so it cannot recurse."""
     if not isinstance(value, dict | builtins.list):
         return False
@@ -312,28 +373,16 @@ def decode_value(text: str) -> JSONValue:
     return json.loads(text)
 
 
-def failed_condition(op: Prepared, current: Item | None) -> str | None:
-    """Why an operation's condition fails against `current`, or None if it holds."""
-    return None if op.condition.holds(current) else op.condition.describe()
-
-
 def transact_under_lock(
-    operations: Sequence[Prepared],
+    operations: Sequence[Decided],
     current: Mapping[str, Item | None],
     write: Callable[[EncodedWrite, Item | None], Item],
     delete: Callable[[str], None],
 ) -> builtins.list[Item | None]:
-    """A transaction for a backend that holds one lock over every key it reads (memory's
-    mutex, SQLite's `BEGIN IMMEDIATE`): every condition is checked on `current` before
-    anything is written, so a failure leaves nothing behind.
-
-    Raises:
-        TransactionFailed: naming the first operation whose condition does not hold.
+    """The writes of a transaction for a backend that holds one lock over every key it read
+    (memory's mutex, SQLite's `BEGIN IMMEDIATE`), once `Datastore.decide` has checked every
+    condition on `current`: a failure there has left nothing behind.
     """
-    for index, op in enumerate(operations):
-        reason = failed_condition(op, current[op.key])
-        if reason is not None:
-            raise TransactionFailed(index, reason)
     results: builtins.list[Item | None] = []
     for op in operations:
         if isinstance(op, EncodedWrite):
@@ -355,7 +404,9 @@ class Datastore(ABC):
 
     name: ClassVar[str]
     #: Optional features a backend may lack; the contract suite skips by these, not by name.
-    #: "transactions": `transact` works. "sorted_listing": `list` returns keys in ascending order.
+    #: "transactions": `transact` works. "sorted_listing": `list` and `keys` return keys in
+    #: ascending order. "atomic_prefix_delete": `delete_prefix` deletes everything in one
+    #: atomic step, never answering a cursor.
     capabilities: ClassVar[frozenset[str]] = frozenset({"transactions"})
 
     def __init__(
@@ -363,6 +414,7 @@ class Datastore(ABC):
     ) -> None:
         self.max_value_bytes = max_value_bytes
         self.clock = clock
+        self._update_locks = tuple(threading.RLock() for _ in range(UPDATE_LOCK_STRIPES))
 
     # -- public API: validate, then delegate -------------------------------------------------
 
@@ -393,12 +445,54 @@ class Datastore(ABC):
             raise InvalidRequest("a delete cannot require the key to be absent")
         return self._delete(validate_key(key), condition, self.clock())
 
-    def apply(self, operation: EncodedWrite | Delete) -> tuple[Item, bool] | bool:
-        """Run one prepared write: `put`'s or `delete`'s answer, without validating again."""
+    def update(
+        self,
+        key: str,
+        change: Change,
+        *,
+        ttl: int | None = None,
+        condition: Condition = ANY,
+    ) -> Item:
+        """Change an existing key's value atomically, as far as any other writer can see.
+
+        Reads the item, applies `change` to its value and writes the result only if the key
+        is still at the version read; when another writer got in between, it reads again,
+        at most UPDATE_ATTEMPTS times. `ttl` None keeps the item's expiry.
+
+        Raises:
+            KeyNotFound: no such key (and no condition was given).
+            PreconditionFailed: the condition does not hold (an absent key fails any).
+            PatchFailed: `change` cannot apply to the current value.
+            InvalidPatchResult: the new value breaks a value rule (size, depth, JSON).
+            UpdateConflict: other writers won every attempt; nothing was written.
+        """
+        return self._apply_patch(self.prepare_patch(Patch(key, change, ttl, condition)))
+
+    def apply(self, operation: EncodedWrite | Delete | Patch) -> tuple[Item, bool] | bool:
+        """Run one prepared write: `put`'s, `delete`'s or `update`'s answer (as an item
+        that was not created), without validating again."""
+        if isinstance(operation, Patch):
+            return self._apply_patch(operation), False
         now = self.clock()
         if isinstance(operation, EncodedWrite):
             return self._put(operation, now)
         return self._delete(operation.key, operation.condition, now)
+
+    def delete_prefix(self, prefix: str, *, cursor: str | None = None) -> PrefixDeletion:
+        """Delete every key that starts with `prefix` (not empty: that would be everything).
+
+        A backend with "atomic_prefix_delete" deletes them all in one step. Another bounds
+        the work of one call and answers a `next_cursor` when keys may be left: call again
+        with it until it is None. `deleted` counts live keys only.
+
+        Raises:
+            InvalidRequest: an empty prefix.
+            InvalidCursor: a cursor this backend did not issue.
+        """
+        if not isinstance(prefix, str) or not prefix:
+            raise InvalidRequest("prefix must be a non-empty string")
+        text = _cursor_text(cursor)
+        return self._delete_prefix(prefix, decode_cursor(text) if text else None, self.clock())
 
     def list(
         self, *, prefix: str = "", limit: int = DEFAULT_LIST_LIMIT, cursor: str | None = None
@@ -409,15 +503,33 @@ class Datastore(ABC):
             InvalidRequest: `limit` outside 1..1000.
             InvalidCursor: a cursor this backend did not issue.
         """
-        if not isinstance(prefix, str):
-            raise InvalidRequest("prefix must be a string")
-        if isinstance(limit, bool) or not isinstance(limit, int):
-            raise InvalidRequest("limit must be an integer")
-        if not 1 <= limit <= MAX_LIST_LIMIT:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_LIST_LIMIT}")
-        if cursor is not None and not isinstance(cursor, str):
-            raise InvalidCursor("cursor must be a string")
-        return self._list(prefix, limit, cursor or None, self.clock())
+        _validate_listing(prefix, limit)
+        return self._list(prefix, limit, _cursor_text(cursor) or None, self.clock())
+
+    def keys(
+        self,
+        *,
+        prefix: str = "",
+        delimiter: str | None = None,
+        limit: int = DEFAULT_LIST_LIMIT,
+        cursor: str | None = None,
+    ) -> KeyPage:
+        """One page of the names of live keys under `prefix`, without their values.
+
+        With a `delimiter`, keys holding it after the prefix are rolled up into folders
+        (`kvstore.datastores.listing`); names and folders count together towards `limit`,
+        and following the cursors yields each of them exactly once.
+
+        Raises:
+            InvalidRequest: `limit` outside 1..1000, an empty or non-string delimiter.
+            InvalidCursor: a cursor this backend did not issue.
+        """
+        _validate_listing(prefix, limit)
+        if delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
+            raise InvalidRequest("delimiter must be a non-empty string")
+        text = _cursor_text(cursor)
+        after = decode_position(text) if text else None
+        return self._keys(prefix, delimiter, limit, after, self.clock())
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Item]:
         """The live items among `keys`; absent keys are simply missing from the result."""
@@ -462,6 +574,8 @@ class Datastore(ABC):
                 validate_key(op.key)
                 if isinstance(op, Put):
                     prepared.append(self.prepare_write(op, now))
+                elif isinstance(op, Patch):
+                    prepared.append(self.prepare_patch(op))
                 elif isinstance(op, Delete | Check):
                     if isinstance(op, Delete) and op.condition.exists is False:
                         raise InvalidRequest("a delete cannot require the key to be absent")
@@ -500,6 +614,93 @@ class Datastore(ABC):
         )
 
     @staticmethod
+    def prepare_patch(patch: Patch) -> Patch:
+        """A patch validated: its key, its ttl, and a condition it can meet."""
+        validate_key(patch.key)
+        validate_ttl(patch.ttl)
+        if patch.condition.exists is False:
+            raise InvalidRequest("a patch changes an existing key; it cannot require it absent")
+        return patch
+
+    def patched(self, patch: Patch, current: Item | None, now: float) -> EncodedWrite:
+        """The write a patch makes of `current`: the changed value, pinned to the version read.
+
+        Raises:
+            KeyNotFound: there is no such key, and the patch has no condition.
+            PreconditionFailed: the patch's condition does not hold of `current`.
+            PatchFailed: the change cannot apply to the current value.
+            InvalidPatchResult: the changed value breaks a value rule.
+        """
+        if current is None and patch.condition.is_unconditional:
+            raise KeyNotFound(f"key {patch.key!r} not found")
+        if current is None or not patch.condition.holds(current):
+            raise PreconditionFailed(patch.condition.describe())
+        value = patch.change(current.value)
+        try:
+            value_json = encode_value(value, self.max_value_bytes)
+        except (ValueTooLarge, InvalidValue) as exc:
+            raise InvalidPatchResult(f"the patched {exc}") from None
+        expires_at = current.expires_at if patch.ttl is None else now + patch.ttl
+        return EncodedWrite(patch.key, value, value_json, expires_at, at_version(current.version))
+
+    def decide(
+        self, operations: Sequence[Prepared], current: Mapping[str, Item | None], now: float
+    ) -> builtins.list[Decided]:
+        """A transaction's operations checked against the items it read, each patch turned
+        into the write it makes of its item: nothing may be written before this returns.
+
+        Raises:
+            TransactionFailed: naming the first operation whose condition or patch fails.
+            InvalidOperation: a patch whose result breaks a value rule.
+        """
+        decided: builtins.list[Decided] = []
+        for index, op in enumerate(operations):
+            before = current.get(op.key)
+            if not isinstance(op, Patch):
+                if not op.condition.holds(before):
+                    raise TransactionFailed(index, op.condition.describe())
+                decided.append(op)
+                continue
+            try:
+                decided.append(self.patched(op, before, now))
+            except KeyNotFound:
+                raise TransactionFailed(index, PRESENT.describe()) from None
+            except PreconditionFailed as exc:
+                raise TransactionFailed(index, str(exc)) from None
+            except PatchFailed as exc:
+                raise TransactionFailed(index, str(exc), patch_index=exc.index) from None
+            except InvalidPatchResult as exc:
+                raise InvalidOperation(index, str(exc)) from None
+        return decided
+
+    def _apply_patch(self, patch: Patch) -> Item:
+        """`update`'s loop: read, change, write pinned to the version read; again on a race.
+
+        The threads of one process take turns on a key (a striped lock): racing each other,
+        all but one of them would lose every round, each loss a wasted read and write. Other
+        processes and other writers are kept out by the version alone.
+        """
+        with self._update_locks[hash(patch.key) % UPDATE_LOCK_STRIPES]:
+            return self._patch_attempts(patch)
+
+    def _patch_attempts(self, patch: Patch) -> Item:
+        for attempt in range(UPDATE_ATTEMPTS):
+            if attempt:
+                # Full jitter, so that writers who collided do not collide again in step.
+                time.sleep(random.uniform(0, min(UPDATE_MAX_PAUSE_S, 0.002 * 2**attempt)))
+            now = self.clock()
+            write = self.patched(patch, self._get(patch.key, now), now)
+            try:
+                item, _ = self._put(write, now)
+            except PreconditionFailed:
+                continue  # the key changed since it was read
+            return item
+        raise UpdateConflict(
+            f"key {patch.key!r} kept changing while it was being updated "
+            f"({UPDATE_ATTEMPTS} attempts); try again"
+        )
+
+    @staticmethod
     def next_item(write: EncodedWrite, current: Item | None, now: float) -> Item:
         """The item a successful write stores: version 1 on create, +1 on replace."""
         return Item(
@@ -523,6 +724,14 @@ class Datastore(ABC):
 
     @abstractmethod
     def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page: ...
+
+    @abstractmethod
+    def _keys(
+        self, prefix: str, delimiter: str | None, limit: int, after: Position | None, now: float
+    ) -> KeyPage: ...
+
+    @abstractmethod
+    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> PrefixDeletion: ...
 
     @abstractmethod
     def _get_many(self, keys: builtins.list[str], now: float) -> dict[str, Item]: ...

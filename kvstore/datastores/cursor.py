@@ -1,8 +1,9 @@
 """Opaque listing cursors: the last key a page returned, base64url-encoded JSON.
 
 Every backend resumes a listing after a key (SQLite and memory by order, DynamoDB through
-`ExclusiveStartKey`), so one format serves all. A cursor grants nothing: decoding validates it
-and a forged one only names a position.
+`ExclusiveStartKey`), so one format serves all. A listing of names grouped by a delimiter may
+also end on a folder (`web/`), and resumes after every key under it: such a cursor says so.
+A cursor grants nothing: decoding validates it and a forged one only names a position.
 """
 
 from __future__ import annotations
@@ -10,15 +11,42 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
+from typing import Any
 
 from kvstore.datastores.errors import InvalidCursor, InvalidKey
 
 _VERSION = 1
+_FORGED = "cursor is not one this service issued"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a listing resumes: after the key `after`, or (`folder`) after every key that
+    starts with it."""
+
+    after: str
+    folder: bool = False
+
+
+def _encode(payload: dict[str, Any]) -> str:
+    text = json.dumps({"v": _VERSION, **payload}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _decode(cursor: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidCursor(_FORGED) from None
+    if not isinstance(payload, dict) or payload.get("v") != _VERSION:
+        raise InvalidCursor(_FORGED)
+    return payload
 
 
 def encode_cursor(last_key: str) -> str:
-    payload = json.dumps({"v": _VERSION, "after": last_key}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode("utf-8")).decode("ascii").rstrip("=")
+    return _encode({"after": last_key})
 
 
 def decode_cursor(cursor: str) -> str:
@@ -27,20 +55,37 @@ def decode_cursor(cursor: str) -> str:
     Raises:
         InvalidCursor: the cursor was not issued by `encode_cursor`.
     """
+    position = decode_position(cursor)
+    if position.folder:
+        raise InvalidCursor(_FORGED)
+    return position.after
+
+
+def encode_position(position: Position) -> str:
+    if not position.folder:
+        return encode_cursor(position.after)
+    return _encode({"after": position.after, "folder": True})
+
+
+def decode_position(cursor: str) -> Position:
+    """The position a cursor of a listing (of items or of names) resumes at.
+
+    Raises:
+        InvalidCursor: the cursor was not issued by this module.
+    """
     from kvstore.datastores.base import validate_key
 
+    payload = _decode(cursor)
+    after, folder = payload.get("after"), payload.get("folder", False)
+    if not isinstance(after, str) or not isinstance(folder, bool):
+        raise InvalidCursor(_FORGED)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        payload = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidCursor("cursor is not one this service issued") from None
-    if not isinstance(payload, dict) or payload.get("v") != _VERSION:
-        raise InvalidCursor("cursor is not one this service issued")
-    after = payload.get("after")
-    try:
-        return validate_key(after)
+        # A folder is a key's beginning up to a delimiter: a valid key once the trailing "/"
+        # of the usual delimiter is cut off.
+        validate_key(after.rstrip("/") if folder else after)
     except InvalidKey:
-        raise InvalidCursor("cursor is not one this service issued") from None
+        raise InvalidCursor(_FORGED) from None
+    return Position(after, folder)
 
 
 def prefix_upper_bound(prefix: str) -> str | None:

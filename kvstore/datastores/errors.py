@@ -45,17 +45,49 @@ class InvalidCursor(InvalidRequest):
     """A listing cursor that this backend did not issue, or that was altered."""
 
 
+class InvalidPatch(InvalidRequest):
+    """A patch document that can never apply (malformed); `index` is its bad operation."""
+
+    def __init__(self, reason: str, index: int | None = None) -> None:
+        super().__init__(reason if index is None else f"patch operation {index}: {reason}")
+        self.index = index
+
+
+class InvalidPatchResult(InvalidRequest):
+    """A patch whose result breaks a value rule (size, depth, JSON); nothing was written."""
+
+
+class KeyNotFound(DatastoreError):
+    """An update of a key that does not exist."""
+
+
+class PatchFailed(DatastoreError):
+    """A patch that cannot apply to the key's current value (a failing `test`, a path that
+    is not there); `index` is its failing operation. Nothing was written."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"patch operation {index} failed: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+class UpdateConflict(DatastoreError):
+    """An update that kept losing the race to other writers, past its bounded retries."""
+
+
 class PreconditionFailed(DatastoreError):
     """A conditional write or delete whose condition did not hold; nothing was written."""
 
 
 class TransactionFailed(DatastoreError):
-    """A transaction whose operation at `index` failed its condition; nothing was written."""
+    """A transaction whose operation at `index` failed its condition (or, for a patch, whose
+    patch operation `patch_index` failed); nothing was written."""
 
-    def __init__(self, index: int, reason: str) -> None:
+    def __init__(self, index: int, reason: str, patch_index: int | None = None) -> None:
         super().__init__(f"operation {index} failed: {reason}")
         self.index = index
         self.reason = reason
+        self.patch_index = patch_index
 
 
 class DatastoreUnavailable(DatastoreError):

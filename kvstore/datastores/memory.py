@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from kvstore.datastores.base import (
@@ -12,16 +13,23 @@ from kvstore.datastores.base import (
     EncodedWrite,
     Item,
     Page,
+    PrefixDeletion,
     Prepared,
     transact_under_lock,
 )
-from kvstore.datastores.cursor import decode_cursor, encode_cursor, prefix_upper_bound
+from kvstore.datastores.cursor import (
+    Position,
+    decode_cursor,
+    encode_cursor,
+    prefix_upper_bound,
+)
 from kvstore.datastores.errors import PreconditionFailed
+from kvstore.datastores.listing import KeyPage, group_sorted
 
 
 class MemoryDatastore(Datastore):
     name = "memory"
-    capabilities = frozenset({"transactions", "sorted_listing"})
+    capabilities = frozenset({"transactions", "sorted_listing", "atomic_prefix_delete"})
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -42,6 +50,12 @@ class MemoryDatastore(Datastore):
         if self._items.pop(key, None) is not None:
             index = bisect.bisect_left(self._sorted_keys, key)
             del self._sorted_keys[index]
+
+    def _first_index(self, prefix: str, after: str | None) -> int:
+        """Where the keys under `prefix` (and after `after`, if any) begin."""
+        if after is not None and after >= prefix:
+            return bisect.bisect_right(self._sorted_keys, after)
+        return bisect.bisect_left(self._sorted_keys, prefix)
 
     def _store(self, item: Item) -> None:
         if item.key not in self._items:
@@ -82,10 +96,7 @@ class MemoryDatastore(Datastore):
         items: list[Item] = []
         with self._lock:
             keys = self._sorted_keys
-            if after is not None and after >= prefix:
-                index = bisect.bisect_right(keys, after)
-            else:
-                index = bisect.bisect_left(keys, prefix)
+            index = self._first_index(prefix, after)
             more = False
             while index < len(keys):
                 key = keys[index]
@@ -102,6 +113,35 @@ class MemoryDatastore(Datastore):
         next_cursor = encode_cursor(items[-1].key) if more else None
         return Page(items, next_cursor)
 
+    def _keys(
+        self, prefix: str, delimiter: str | None, limit: int, after: Position | None, now: float
+    ) -> KeyPage:
+        upper = prefix_upper_bound(prefix)
+
+        def scan(start: str, inclusive: bool) -> Iterator[str]:
+            keys = self._sorted_keys
+            index = (bisect.bisect_left if inclusive else bisect.bisect_right)(keys, start)
+            end = len(keys) if upper is None else bisect.bisect_left(keys, upper, index)
+            while index < end:  # by index: a slice would copy the rest of the keys
+                key = keys[index]
+                index += 1
+                if self._items[key].is_live(now):
+                    yield key
+
+        with self._lock:
+            return group_sorted(scan, prefix, delimiter, limit, after)
+
+    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> PrefixDeletion:
+        upper = prefix_upper_bound(prefix)
+        with self._lock:
+            keys = self._sorted_keys
+            low = self._first_index(prefix, after)
+            high = len(keys) if upper is None else bisect.bisect_left(keys, upper)
+            doomed = keys[low:high]
+            del keys[low:high]
+            items = [self._items.pop(key) for key in doomed]
+        return PrefixDeletion(sum(item.is_live(now) for item in items), None)
+
     def _get_many(self, keys: list[str], now: float) -> dict[str, Item]:
         with self._lock:
             found = {key: self._live(key, now) for key in keys}
@@ -115,7 +155,8 @@ class MemoryDatastore(Datastore):
 
         with self._lock:
             current = {op.key: self._live(op.key, now) for op in operations}
-            return transact_under_lock(operations, current, write, self._forget)
+            decided = self.decide(operations, current, now)
+            return transact_under_lock(decided, current, write, self._forget)
 
     def _check(self) -> None:
         return None

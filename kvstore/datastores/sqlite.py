@@ -23,12 +23,19 @@ from kvstore.datastores.base import (
     EncodedWrite,
     Item,
     Page,
+    PrefixDeletion,
     Prepared,
     decode_value,
     transact_under_lock,
 )
-from kvstore.datastores.cursor import decode_cursor, encode_cursor, prefix_upper_bound
+from kvstore.datastores.cursor import (
+    Position,
+    decode_cursor,
+    encode_cursor,
+    prefix_upper_bound,
+)
 from kvstore.datastores.errors import DatastoreUnavailable, PreconditionFailed
+from kvstore.datastores.listing import KeyPage, group_sorted
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -75,9 +82,22 @@ class _ThreadConnection:
     __del__ = close
 
 
+def _key_range(prefix: str, after: str | None) -> tuple[list[str], list[Any]]:
+    """SQL clauses (and their parameters) for the keys under `prefix`, after `after` if any."""
+    if after is not None and after >= prefix:
+        clauses, params = ["key > ?"], [after]
+    else:
+        clauses, params = ["key >= ?"], [prefix]
+    upper = prefix_upper_bound(prefix)
+    if upper is not None:
+        clauses.append("key < ?")
+        params.append(upper)
+    return clauses, params
+
+
 class SQLiteDatastore(Datastore):
     name = "sqlite"
-    capabilities = frozenset({"transactions", "sorted_listing"})
+    capabilities = frozenset({"transactions", "sorted_listing", "atomic_prefix_delete"})
 
     def __init__(
         self,
@@ -219,25 +239,46 @@ class SQLiteDatastore(Datastore):
 
     def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
         after = None if cursor is None else decode_cursor(cursor)
-        clauses = [_LIVE]
-        params: list[Any] = [now]
-        if after is not None and after >= prefix:
-            clauses.append("key > ?")
-            params.append(after)
-        else:
-            clauses.append("key >= ?")
-            params.append(prefix)
-        upper = prefix_upper_bound(prefix)
-        if upper is not None:
-            clauses.append("key < ?")
-            params.append(upper)
-        params.append(limit + 1)
-        sql = f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY key LIMIT ?"
+        clauses, params = _key_range(prefix, after)
+        sql = f"{_SELECT} WHERE {_LIVE} AND {' AND '.join(clauses)} ORDER BY key LIMIT ?"
         with self._translated() as conn:
-            rows = conn.execute(sql, params).fetchall()
+            rows = conn.execute(sql, [now, *params, limit + 1]).fetchall()
         items = [_item(row) for row in rows[:limit]]
         next_cursor = encode_cursor(items[-1].key) if len(rows) > limit else None
         return Page(items, next_cursor)
+
+    def _keys(
+        self, prefix: str, delimiter: str | None, limit: int, after: Position | None, now: float
+    ) -> KeyPage:
+        upper = prefix_upper_bound(prefix)
+        bound = "" if upper is None else " AND key < ?"
+        chunk = limit + 1  # a page without folders needs no more
+
+        def scan(start: str, inclusive: bool) -> Iterator[str]:
+            while True:
+                sql = (
+                    f"SELECT key FROM kv WHERE key {'>=' if inclusive else '>'} ?{bound}"
+                    f" AND {_LIVE} ORDER BY key LIMIT ?"
+                )
+                params = [start, *([] if upper is None else [upper]), now, chunk]
+                keys = [row[0] for row in conn.execute(sql, params).fetchall()]
+                yield from keys
+                if len(keys) < chunk:
+                    return
+                start, inclusive = keys[-1], False
+
+        with self._translated() as conn:
+            return group_sorted(scan, prefix, delimiter, limit, after)
+
+    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> PrefixDeletion:
+        clauses, params = _key_range(prefix, after)
+        where = " AND ".join(clauses)
+        with self._write_transaction() as conn:
+            (live,) = conn.execute(
+                f"SELECT count(*) FROM kv WHERE {where} AND {_LIVE}", [*params, now]
+            ).fetchone()
+            conn.execute(f"DELETE FROM kv WHERE {where}", params)  # expired leftovers too
+        return PrefixDeletion(live, None)
 
     def _get_many(self, keys: list[str], now: float) -> dict[str, Item]:
         found: dict[str, Item] = {}
@@ -261,7 +302,8 @@ class SQLiteDatastore(Datastore):
                 conn.execute("DELETE FROM kv WHERE key = ?", (key,))
 
             current = {op.key: self._current(conn, op.key, now) for op in operations}
-            return transact_under_lock(operations, current, write, delete)
+            decided = self.decide(operations, current, now)
+            return transact_under_lock(decided, current, write, delete)
 
     def _check(self) -> None:
         with self._translated() as conn:

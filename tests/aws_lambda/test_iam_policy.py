@@ -69,10 +69,18 @@ def _exercise_every_endpoint(gateway: Gateway, ns: str) -> None:
                 ]
             },
         ),
+        gateway.request(
+            "PATCH",
+            url(f"/v1/key/{ns}/a"),
+            body=b'{"patched": true}',
+            headers={"Content-Type": "application/merge-patch+json"},
+        ),
+        gateway.get(url(f"/v1/key?prefix={ns}/&keys=true&delimiter=/")),
+        gateway.delete(url(f"/v1/key?prefix={ns}/")),
         gateway.get(url("/readyz")),
     ]
     assert [answer.status for answer in answers] == [
-        201, 201, 200, 201, 200, 200, 204, 200, 200, 200,
+        201, 201, 200, 201, 200, 200, 204, 200, 200, 200, 200, 200, 200,
     ]  # fmt: skip
 
 

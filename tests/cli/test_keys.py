@@ -151,7 +151,7 @@ def test_an_unreachable_service_is_its_own_exit_status(
     assert "Connection refused" in err
 
 
-@pytest.mark.parametrize("command", ["get", "put", "rm", "ls", "export", "import"])
+@pytest.mark.parametrize("command", ["get", "put", "patch", "rm", "ls", "export", "import"])
 def test_every_command_has_help_with_an_example(
     capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
@@ -180,3 +180,78 @@ def test_keys_with_reserved_and_unicode_characters(
     assert json.loads(run(capsys, "ls", "--keys", "--prefix", "dir/")[1]) == [key]
     assert run(capsys, "rm", key)[0] == 0
     assert store.get(key) is None
+
+
+@pytest.mark.usefixtures("url")
+def test_patch_merges_or_applies_a_json_patch(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, store: MemoryDatastore
+) -> None:
+    store.put("sports", ["hockey"], ttl=600)
+    code, out, _ = run(
+        capsys,
+        "patch",
+        "sports",
+        '[{"op": "add", "path": "/-", "value": "curling"}]',
+        "--json-patch",
+    )
+    assert code == 0
+    item = json.loads(out)
+    assert (item["value"], item["version"]) == (["hockey", "curling"], 2)
+    assert item["expires_at"] is not None
+
+    store.put("config", {"debug": False, "old": 1})
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"debug": true, "old": null}'))
+    assert (
+        run(capsys, "patch", "config", "-", "--merge", "--if-version", "1", "--ttl", "60")[0] == 0
+    )
+    config = store.get("config")
+    assert config is not None
+    assert config.value == {"debug": True}
+    assert config.expires_at is not None
+
+
+@pytest.mark.usefixtures("url")
+def test_patch_errors(capsys: pytest.CaptureFixture[str], store: MemoryDatastore) -> None:
+    code, out, err = run(capsys, "patch", "k", "{not json")
+    assert (code, out) == (EXIT_USAGE, "")
+    assert "PATCH is not valid JSON" in err
+    assert run(capsys, "patch", "missing", "{}")[0] == EXIT_API_ERROR
+    store.put("k", [1])
+    code, _, err = run(
+        capsys, "patch", "k", '[{"op": "test", "path": "/0", "value": 2}]', "--json-patch"
+    )
+    assert code == EXIT_API_ERROR
+    assert "409 Patch failed: patch operation 0 failed" in err
+    with pytest.raises(SystemExit) as exited:
+        main(["patch", "k", "{}", "--merge", "--json-patch"])
+    assert exited.value.code == EXIT_USAGE
+
+
+@pytest.mark.usefixtures("url")
+def test_rm_prefix_prints_the_count(
+    capsys: pytest.CaptureFixture[str], store: MemoryDatastore
+) -> None:
+    for key in ("old/1", "old/2/x", "older", "keep"):
+        store.put(key, 1)
+    code, out, _ = run(capsys, "rm", "--prefix", "old/")
+    assert (code, json.loads(out)) == (0, {"deleted": 2})
+    assert [item.key for item in store.list().items] == ["keep", "older"]
+    for argv in (["rm"], ["rm", "keep", "--prefix", "old/"], ["rm", "--prefix", ""]):
+        code, out, err = run(capsys, *argv)
+        assert (code, out) == (EXIT_USAGE, "")
+        assert "--prefix" in err
+
+
+@pytest.mark.usefixtures("url")
+def test_ls_keys_with_a_delimiter(
+    capsys: pytest.CaptureFixture[str], store: MemoryDatastore
+) -> None:
+    for key in ("web/bar", "web/sub/a", "web/sub/b", "web", "other"):
+        store.put(key, 1)
+    code, out, _ = run(capsys, "ls", "--keys", "--delimiter", "/", "--page-size", "1")
+    assert (code, json.loads(out)) == (0, ["other", "web", "web/"])
+    code, out, _ = run(capsys, "ls", "--keys", "--delimiter", "/", "--prefix", "web/")
+    assert json.loads(out) == ["web/bar", "web/sub/"]
+    code, _, err = run(capsys, "ls", "--delimiter", "/")
+    assert code == EXIT_USAGE
+    assert "--delimiter needs --keys" in err

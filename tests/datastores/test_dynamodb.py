@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ParamValid
 from kvstore.datastores.base import ABSENT, PRESENT, Check, Condition, Put, at_version
 from kvstore.datastores.dynamodb import DynamoDBDatastore, translate
 from kvstore.datastores.dynamodb.client import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
-from kvstore.datastores.dynamodb.store import BATCH_GET_ATTEMPTS
+from kvstore.datastores.dynamodb.store import BATCH_ATTEMPTS
 from kvstore.datastores.errors import (
     DatastoreUnavailable,
     PreconditionFailed,
@@ -244,7 +244,7 @@ def test_unprocessed_keys_past_the_retries_are_unavailable(
     with pytest.raises(DatastoreUnavailable, match="throttling BatchGetItem") as caught:
         moto_store.get_many(["k"])
     assert caught.value.reason == "throttled"
-    assert len(sleeps) == BATCH_GET_ATTEMPTS - 1
+    assert len(sleeps) == BATCH_ATTEMPTS - 1
 
 
 # -- transactions (moto: dynalite has no TransactWriteItems) ---------------------------------
@@ -443,3 +443,91 @@ def test_create_table_setting_creates_it_when_the_store_is_built(
         assert isinstance(store, DynamoDBDatastore)
         store.client.delete_table(TableName="kvstore-created-at-start")
         store.close()
+
+
+# -- delete_prefix: bounded steps, BatchWriteItem --------------------------------------------
+
+
+def test_delete_prefix_goes_on_in_bounded_steps(
+    store: DynamoDBDatastore, requests_of: Requests
+) -> None:
+    for n in range(11):
+        store.put(f"p/{n:02d}", n)
+    for key in ("p", "q/1", "px"):
+        store.put(key, 0)
+    store.prefix_delete_limit = 4
+    requests_of.reset()
+    steps = []
+    cursor = None
+    while True:
+        done = store.delete_prefix("p/", cursor=cursor)
+        steps.append(done.deleted)
+        cursor = done.next_cursor
+        if cursor is None:
+            break
+    assert sum(steps) == 11
+    assert all(deleted <= 4 for deleted in steps)
+    assert len(steps) >= 3
+    assert requests_of.sent["BatchWriteItem"] >= 3  # each step deletes with its own requests
+    assert sorted(item.key for item in store.list().items) == ["p", "px", "q/1"]
+
+
+def test_delete_prefix_writes_25_keys_a_request(
+    store: DynamoDBDatastore, requests_of: Requests
+) -> None:
+    for n in range(60):
+        store.put(f"p/{n:02d}", n)
+    requests_of.reset()
+    assert store.delete_prefix("p/").deleted == 60
+    assert requests_of.sent["BatchWriteItem"] == 3
+    assert store.list().items == []
+
+
+def _leave_unprocessed(table: str, key: str, calls: int) -> Any:
+    """An `after-call` hook reporting a delete as unprocessed, as DynamoDB does when it
+    throttles a batch, for the first `calls` calls."""
+    state = {"calls": 0}
+
+    def hook(parsed: dict[str, Any], **kwargs: Any) -> None:
+        state["calls"] += 1
+        if state["calls"] <= calls:
+            request = {"DeleteRequest": {"Key": {"key": {"S": key}}}}
+            parsed["UnprocessedItems"] = {table: [request]}
+
+    return hook
+
+
+def test_unprocessed_deletes_are_retried_then_unavailable(moto_store: DynamoDBDatastore) -> None:
+    sleeps: list[float] = []
+    moto_store._sleep = sleeps.append
+    moto_store.put("p/1", 1)
+    events = moto_store.client.meta.events
+    hook = _leave_unprocessed(moto_store.table, "p/1", calls=2)
+    events.register("after-call.dynamodb.BatchWriteItem", hook)
+    assert moto_store.delete_prefix("p/").deleted == 1
+    assert len(sleeps) == 2
+    events.unregister("after-call.dynamodb.BatchWriteItem", hook)
+    moto_store.put("p/2", 2)
+    events.register(
+        "after-call.dynamodb.BatchWriteItem",
+        _leave_unprocessed(moto_store.table, "p/2", calls=10**6),
+    )
+    with pytest.raises(DatastoreUnavailable, match="throttling BatchWriteItem") as caught:
+        moto_store.delete_prefix("p/")
+    assert caught.value.reason == "throttled"
+
+
+# -- keys: names only ------------------------------------------------------------------------
+
+
+def test_keys_read_no_values(store: DynamoDBDatastore, requests_of: Requests) -> None:
+    seen: list[dict[str, Any]] = []
+    store.client.meta.events.register(
+        "after-call.dynamodb.Scan", lambda parsed, **_: seen.extend(parsed.get("Items", []))
+    )
+    store.put("web/a", {"large": "x" * 1000})
+    store.put("web/b/c", 1)
+    assert store.keys(prefix="web/").keys  # without a delimiter
+    assert store.keys(prefix="web/", delimiter="/").prefixes == ["web/b/"]
+    assert seen
+    assert all(set(raw) == {"key"} for raw in seen)

@@ -2,8 +2,10 @@
 
 A Hypothesis `RuleBasedStateMachine` drives the datastore and a dict side by side: puts,
 conditional puts (`if_version`, `if_absent`, `if_present`), deletes, conditional deletes,
-reads, `get_many`, listings with prefixes and small pages (following every cursor), small
-transactions, and time moving on an injected clock so that TTLs expire. Every answer (item,
+updates (a JSON Patch replacing the value, keeping or setting the expiry), prefix deletes,
+reads, `get_many`, listings of items and of names (with and without a delimiter) with
+prefixes and small pages (following every cursor), small transactions, and time moving on an
+injected clock so that TTLs expire. Every answer (item,
 version, `created`, `expires_at`, `updated_at`, the precondition that fails) must be the
 model's. Listing order is compared only where the backend declares `sorted_listing`.
 
@@ -29,6 +31,7 @@ from hypothesis.stateful import (
 
 from kvstore.datastores.base import (
     ABSENT,
+    ANY,
     MAX_TTL_SECONDS,
     PRESENT,
     Check,
@@ -40,7 +43,8 @@ from kvstore.datastores.base import (
     at_version,
     rfc3339,
 )
-from kvstore.datastores.errors import PreconditionFailed, TransactionFailed
+from kvstore.datastores.errors import KeyNotFound, PreconditionFailed, TransactionFailed
+from kvstore.patches import parse_patch
 from tests.backends import FakeClock
 
 # A small key space, so operations collide; prefixes that split it in interesting places.
@@ -108,15 +112,20 @@ class DatastoreVsDict(RuleBasedStateMachine):
     def live_keys(self) -> list[str]:
         return sorted(key for key in self.model if self.live(key) is not None)
 
-    def written(self, key: str, value: Any, ttl: int | None) -> Entry:
-        """What a successful write stores, in the model: version 1 on create, +1 on replace."""
+    def written(self, key: str, value: Any, ttl: int | None, *, keep_expiry: bool = False) -> Entry:
+        """What a successful write stores, in the model: version 1 on create, +1 on replace
+        (an update without a ttl keeps the expiry)."""
         current = self.live(key)
         now = self.clock()
+        if keep_expiry and current is not None and ttl is None:
+            expires_at = current.expires_at
+        else:
+            expires_at = None if ttl is None else now + ttl
         entry = Entry(
             value=value,
             version=1 if current is None else current.version + 1,
             updated_at=rfc3339(now),
-            expires_at=None if ttl is None else now + ttl,
+            expires_at=expires_at,
         )
         self.model[key] = entry
         return entry
@@ -236,6 +245,64 @@ class DatastoreVsDict(RuleBasedStateMachine):
         assert set(seen) == set(expected)
         if "sorted_listing" in self.store.capabilities:
             assert seen == expected
+
+    @rule(key=keys, value=json_values, ttl=ttls, pinned=st.booleans())
+    def update(self, key: str, value: Any, ttl: int | None, pinned: bool) -> None:
+        current = self.live(key)
+        replace = parse_patch([{"op": "replace", "path": "", "value": value}], "json-patch")
+        condition = at_version(current.version) if pinned and current is not None else ANY
+        try:
+            item = self.store.update(key, replace, ttl=ttl, condition=condition)
+        except KeyNotFound:
+            assert current is None, f"update {key!r} found no key, but it exists"
+            return
+        assert current is not None, f"update {key!r} applied, but there is no such key"
+        self.assert_item(item, key, self.written(key, value, ttl, keep_expiry=True))
+
+    @rule(prefix=st.sampled_from([prefix for prefix in PREFIXES if prefix]))
+    def delete_prefix(self, prefix: str) -> None:
+        deleted, cursor = 0, None
+        for _ in range(len(KEYS) + 2):
+            done = self.store.delete_prefix(prefix, cursor=cursor)
+            deleted, cursor = deleted + done.deleted, done.next_cursor
+            if cursor is None:
+                break
+        else:
+            raise AssertionError(f"deleting {prefix!r} never ended")
+        doomed = [key for key in self.model if key.startswith(prefix)]
+        assert deleted == sum(self.live(key) is not None for key in doomed)
+        for key in doomed:
+            del self.model[key]
+
+    @rule(
+        prefix=st.sampled_from(PREFIXES),
+        delimiter=st.sampled_from([None, "/", " "]),
+        limit=st.integers(min_value=1, max_value=4),
+    )
+    def list_names(self, prefix: str, delimiter: str | None, limit: int) -> None:
+        names: list[str] = []
+        folders: list[str] = []
+        cursor: str | None = None
+        for _ in range(len(KEYS) + 2):
+            page = self.store.keys(prefix=prefix, delimiter=delimiter, limit=limit, cursor=cursor)
+            names += page.keys
+            folders += page.prefixes
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        else:
+            raise AssertionError(f"listing names under {prefix!r} never ended")
+        expected_names, expected_folders = [], set()
+        for key in self.live_keys():
+            rest = key[len(prefix) :] if key.startswith(prefix) else None
+            if rest is None:
+                continue
+            if delimiter is not None and delimiter in rest:
+                expected_folders.add(prefix + rest[: rest.index(delimiter) + 1])
+            else:
+                expected_names.append(key)
+        assert sorted(names) == expected_names, f"names under {prefix!r}: {names}"
+        assert sorted(folders) == sorted(expected_folders)
 
     @rule(seconds=st.sampled_from([1, 10, 50, 100]))
     def time_passes(self, seconds: int) -> None:

@@ -73,14 +73,28 @@ class ProblemApi(Api):  # type: ignore[misc]
         SCRIPT_NAME: a Lambda reached at both `/dev` (API Gateway stage) and a custom domain
         would otherwise send "Try it out" of one of them to the wrong URL.
         """
-        from flask_restx.swagger import Swagger
-
         cache: dict[str, dict[str, Any]] = self.__dict__.setdefault("_schema_by_base_path", {})
         base_path: str = self.base_path
         schema = cache.get(base_path)
         if schema is None:
-            schema = cache[base_path] = Swagger(self).as_dict()
+            schema = cache[base_path] = spec_builder()(self).as_dict()
         return schema
+
+
+def spec_builder() -> type[Any]:
+    """flask-restx's Swagger, also documenting an operation's own `consumes` (`@ns.doc`):
+    PATCH takes patch media types, not the API's application/json, and says so, so that
+    clients and the fuzzer send them."""
+    from flask_restx.swagger import Swagger
+
+    class ConsumesSwagger(Swagger):  # type: ignore[misc]
+        def serialize_operation(self, doc: dict[str, Any], method: str) -> dict[str, Any]:
+            operation: dict[str, Any] = super().serialize_operation(doc, method)
+            if "consumes" in doc[method]:
+                operation["consumes"] = doc[method]["consumes"]
+            return operation
+
+    return ConsumesSwagger
 
 
 def accepted_mediatypes() -> list[str]:
@@ -93,6 +107,7 @@ def create_blueprint() -> Blueprint:
     """A fresh blueprint and Api per app, so no state is shared between apps (tests)."""
     from kvstore.api.v1.batch import ns as batch_ns
     from kvstore.api.v1.http import require_utf8_url
+    from kvstore.api.v1.key import advertise_patch
     from kvstore.api.v1.key import ns as key_ns
     from kvstore.api.v1.txn import ns as txn_ns
     from kvstore.auth import AUTHORIZATIONS, guard
@@ -100,6 +115,7 @@ def create_blueprint() -> Blueprint:
     blueprint = Blueprint("v1", __name__, url_prefix="/v1")
     blueprint.before_request(guard)
     blueprint.before_request(require_utf8_url)
+    blueprint.after_request(advertise_patch)
     api = ProblemApi(
         blueprint,
         version=__version__,

@@ -18,7 +18,13 @@ from flask import Response
 from flask_restx import Namespace, Resource, fields
 
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
-from kvstore.api.v1.models import AnyJSON, NullableInteger, item_model, problem_model
+from kvstore.api.v1.models import (
+    AnyJSON,
+    NullableInteger,
+    item_model,
+    patch_operation_fields,
+    problem_model,
+)
 from kvstore.api.v1.operations import BatchPlan, body_limit, parse_batch
 from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
 from kvstore.datastores.base import (
@@ -28,6 +34,7 @@ from kvstore.datastores.base import (
     Delete,
     EncodedWrite,
     Item,
+    Patch,
 )
 from kvstore.errors import Problem, problem_from_exception
 from kvstore.grants import Access
@@ -38,11 +45,14 @@ ns = Namespace("batch", description="Independent operations run concurrently", p
 batch_operation_model = ns.model(
     "BatchOperation",
     {
-        "op": fields.String(required=True, enum=["get", "put", "delete"], example="get"),
+        "op": fields.String(required=True, enum=["get", "put", "delete", "patch"], example="get"),
         "key": fields.String(required=True, example="sports"),
         "value": AnyJSON(description="put only: the value to store"),
-        "ttl": NullableInteger(min=1, max=MAX_TTL_SECONDS, description="put only: seconds"),
-        "if_version": NullableInteger(min=1, description="put/delete: only at this version"),
+        **patch_operation_fields(),
+        "ttl": NullableInteger(
+            min=1, max=MAX_TTL_SECONDS, description="put/patch: seconds (patch: else kept)"
+        ),
+        "if_version": NullableInteger(min=1, description="put/delete/patch: only at this version"),
         "if_absent": fields.Boolean(description="put only: only if the key does not exist"),
         "if_present": fields.Boolean(description="put only: only if the key exists"),
     },
@@ -65,7 +75,9 @@ batch_result_model = ns.model(
     {
         "status": fields.Integer(
             required=True,
-            description="what the single-key request would answer: 200, 201, 204, 404, 412, 503",
+            description=(
+                "what the single-key request would answer: 200, 201, 204, 404, 409, 412, 422, 503"
+            ),
             example=200,
         ),
         "item": fields.Nested(item_model, description="get and put: the item"),
@@ -96,7 +108,7 @@ def _failed(exc: BaseException) -> dict[str, Any]:
     return {"status": problem.status, "error": problem.to_dict()}
 
 
-def _write(datastore: Datastore, op: EncodedWrite | Delete) -> dict[str, Any]:
+def _write(datastore: Datastore, op: EncodedWrite | Delete | Patch) -> dict[str, Any]:
     outcome = datastore.apply(op)
     if isinstance(outcome, tuple):
         item, created = outcome
@@ -142,7 +154,7 @@ class Batch(Resource):  # type: ignore[misc]
     @ns.response(422, "An invalid operation (its `index` is named); nothing ran", problem_model)
     @checked_in_view
     def post(self) -> Response:
-        """Run up to 100 independent get/put/delete operations concurrently (not atomic)."""
+        """Run up to 100 independent get/put/delete/patch operations concurrently (not atomic)."""
         datastore = current_datastore()
         plan = parse_batch(read_json_body(body_limit(max_value_bytes())), datastore)
         accesses = sorted(

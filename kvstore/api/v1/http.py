@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,6 +21,29 @@ from kvstore.errors import Problem
 from kvstore.resources import current_settings
 
 JSON = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class BodyTypes:
+    """The media types a route's body may have, and the headers its 415 adds to say so."""
+
+    names: tuple[str, ...]
+    any_json: bool = False  # also any other application/*+json
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def accepts(self, mimetype: str) -> bool:
+        if mimetype in self.names:
+            return True
+        return self.any_json and mimetype.startswith("application/") and mimetype.endswith("+json")
+
+    def unsupported(self, detail: str) -> Problem:
+        return Problem(
+            415, detail, slug="unsupported-media-type", headers=dict(self.headers) or None
+        )
+
+
+#: What every JSON route takes.
+JSON_BODY = BodyTypes((JSON,), any_json=True)
 
 
 def parse_json(raw: bytes) -> Any:
@@ -64,19 +88,15 @@ def require_utf8_url() -> None:
         ) from None
 
 
-def read_json_body(max_bytes: int) -> Any:
+def read_json_body(max_bytes: int, types: BodyTypes = JSON_BODY) -> Any:
     """The request's JSON body, refused before reading when over `max_bytes`."""
     mimetype = request.mimetype
-    if mimetype != JSON and not (
-        mimetype.startswith("application/") and mimetype.endswith("+json")
-    ):
+    if not types.accepts(mimetype):
         shown = mimetype or "none"
-        raise Problem(415, f"send the body as {JSON} (got {shown})", slug="unsupported-media-type")
+        raise types.unsupported(f"send the body as {' or '.join(types.names)} (got {shown})")
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
-        raise Problem(
-            415, f"the body must be UTF-8 (got charset={charset})", slug="unsupported-media-type"
-        )
+        raise types.unsupported(f"the body must be UTF-8 (got charset={charset})")
     length = request.content_length
     if length is not None and length > max_bytes:
         raise _too_large(max_bytes)
@@ -140,9 +160,14 @@ def item_response(
 
 
 def query_int(name: str, default: int, low: int, high: int) -> int:
+    value = optional_query_int(name, low, high)
+    return default if value is None else value
+
+
+def optional_query_int(name: str, low: int, high: int) -> int | None:
     raw = request.args.get(name)
     if raw is None:
-        return default
+        return None
     try:
         value = int(raw)
     except ValueError:
@@ -152,3 +177,11 @@ def query_int(name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise Problem(400, f"{name} must be between {low} and {high}", slug="invalid-query")
     return value
+
+
+def query_flag(name: str) -> bool:
+    """A `true`/`false` query parameter (absent: false)."""
+    raw = request.args.get(name, "false")
+    if raw not in ("true", "false"):
+        raise Problem(400, f"{name} must be true or false", slug="invalid-query")
+    return raw == "true"

@@ -1,4 +1,5 @@
-"""`/v1/key`: list, create, read, replace and delete key/values."""
+"""`/v1/key`: list (items, or names a level at a time), create, read, replace, patch and
+delete key/values, and delete every key under a prefix."""
 
 from __future__ import annotations
 
@@ -9,16 +10,28 @@ from flask import Response, request, url_for
 from flask_restx import Namespace, Resource
 
 from kvstore.api.v1.http import (
+    BodyTypes,
     empty_response,
     etag,
     item_response,
     json_response,
     max_value_bytes,
+    optional_query_int,
+    query_flag,
     query_int,
     read_json_body,
     require_object,
 )
-from kvstore.api.v1.models import create_model, item_model, page_model, problem_model, put_model
+from kvstore.api.v1.models import (
+    create_model,
+    deletion_model,
+    item_model,
+    page_model,
+    patch_document_model,
+    patch_failed_model,
+    problem_model,
+    put_model,
+)
 from kvstore.api.v1.preconditions import not_modified, write_condition
 from kvstore.auth import (
     FORBIDDEN,
@@ -28,15 +41,39 @@ from kvstore.auth import (
     prefix_in_query,
     requires,
 )
-from kvstore.datastores.base import ABSENT, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Item, validate_key
+from kvstore.datastores.base import (
+    ABSENT,
+    DEFAULT_LIST_LIMIT,
+    MAX_LIST_LIMIT,
+    MAX_TTL_SECONDS,
+    Condition,
+    Item,
+    validate_key,
+)
 from kvstore.datastores.errors import PreconditionFailed
 from kvstore.errors import Problem
 from kvstore.grants import Access
+from kvstore.media import PATCH_FORMATS
+from kvstore.patches import parse_patch
 from kvstore.resources import current_datastore
 
 ns = Namespace("key", description="Key/value items", path="/key")
-for model in (item_model, page_model, create_model, put_model, problem_model):
+for model in (
+    item_model,
+    page_model,
+    create_model,
+    put_model,
+    problem_model,
+    deletion_model,
+    patch_failed_model,
+):
     ns.add_model(model.name, model)
+ns.add_model(patch_document_model.name, patch_document_model)
+
+#: The patch formats PATCH takes, by media type (RFC 5789's Accept-Patch lists them).
+FORMAT_OF = {media_type: name for name, media_type in PATCH_FORMATS.items()}
+ACCEPT_PATCH = ", ".join(FORMAT_OF)
+PATCH_BODY = BodyTypes(tuple(FORMAT_OF), headers={"Accept-Patch": ACCEPT_PATCH})
 
 #: Slack over the value limit for the JSON around the value (key, ttl) and pretty-printing.
 BODY_OVERHEAD = 64 * 1024
@@ -55,6 +92,25 @@ def _write_response(item: Item, created: bool) -> Response:
     return item_response(item, 201 if created else 200, headers)
 
 
+def advertise_patch(response: Response) -> Response:
+    """An `after_request` hook: OPTIONS on a key names the formats PATCH takes (RFC 5789)."""
+    if request.method == "OPTIONS" and request.endpoint == "v1.key_item":
+        response.headers["Accept-Patch"] = ACCEPT_PATCH
+    return response
+
+
+def _condition_of_an_existing_key() -> Condition:
+    """`If-Match` for a request on a key that must exist; If-None-Match makes no sense."""
+    condition = write_condition()
+    if condition is ABSENT:
+        raise Problem(
+            400,
+            f"If-None-Match makes no sense on {request.method}",
+            slug="invalid-precondition",
+        )
+    return condition
+
+
 @ns.route("", endpoint="key_list")
 @ns.response(401, "Missing or invalid API key (when keys are configured)", problem_model)
 @ns.response(403, FORBIDDEN, problem_model)
@@ -64,26 +120,54 @@ class KeyList(Resource):  # type: ignore[misc]
             "prefix": "only keys starting with this",
             "limit": f"page size, 1-{MAX_LIST_LIMIT} (default {DEFAULT_LIST_LIMIT})",
             "cursor": "next_cursor of the previous page",
+            "keys": {
+                "description": "true: names only (`keys`, `prefixes`), no values",
+                "type": "boolean",
+            },
+            "delimiter": {
+                "description": (
+                    "with keys=true: roll names up at the first delimiter after the prefix "
+                    "into `prefixes` (folders), e.g. /"
+                ),
+                "type": "string",
+            },
         }
     )
-    @ns.response(200, "One page of items; follow next_cursor for more", page_model)
-    @ns.response(400, "Bad limit or cursor", problem_model)
+    @ns.response(200, "One page of items (or names); follow next_cursor for more", page_model)
+    @ns.response(400, "Bad limit, cursor, keys or delimiter", problem_model)
     @requires(Access.READ, prefix_in_query())
     def get(self) -> Response:
-        """List items in pages; `Link: rel="next"` points at the next page."""
+        """List items, or only their names (`keys=true`), in pages.
+
+        With `keys=true&delimiter=/` names are grouped a level at a time: `prefixes` holds the
+        folders. `Link: rel="next"` points at the next page.
+        """
         prefix = request.args.get("prefix", "")
         limit = query_int("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
         cursor = request.args.get("cursor") or None
-        page = current_datastore().list(prefix=prefix, limit=limit, cursor=cursor)
-        payload = {
-            "items": [item.to_dict() for item in page.items],
-            "next_cursor": page.next_cursor,
-        }
+        names = query_flag("keys")
+        delimiter = request.args.get("delimiter")
+        if delimiter is not None and not (names and delimiter):
+            raise Problem(
+                400, "delimiter must be non-empty, and goes with keys=true", slug="invalid-query"
+            )
+        query: dict[str, Any] = {"prefix": prefix} if prefix else {}
+        payload: dict[str, Any]
+        if names:
+            query.update({"keys": "true"}, **({"delimiter": delimiter} if delimiter else {}))
+            keys = current_datastore().keys(
+                prefix=prefix, delimiter=delimiter, limit=limit, cursor=cursor
+            )
+            payload = {"keys": keys.keys, "prefixes": keys.prefixes}
+            next_cursor = keys.next_cursor
+        else:
+            page = current_datastore().list(prefix=prefix, limit=limit, cursor=cursor)
+            payload = {"items": [item.to_dict() for item in page.items]}
+            next_cursor = page.next_cursor
+        payload["next_cursor"] = next_cursor
         headers: dict[str, str] = {}
-        if page.next_cursor is not None:
-            query: dict[str, Any] = {"limit": limit, "cursor": page.next_cursor}
-            if prefix:
-                query["prefix"] = prefix
+        if next_cursor is not None:
+            query.update(limit=limit, cursor=next_cursor)
             headers["Link"] = f'<{url_for("v1.key_list")}?{urlencode(query)}>; rel="next"'
         return json_response(payload, 200, headers)
 
@@ -108,6 +192,37 @@ class KeyList(Resource):  # type: ignore[misc]
         except PreconditionFailed:
             raise Problem(409, f"key {body['key']!r} already exists", slug="key-exists") from None
         return _write_response(item, created=True)
+
+    @ns.doc(
+        params={
+            "prefix": {
+                "description": "delete every key starting with this (required, not empty)",
+                "required": True,
+                "type": "string",
+            },
+            "cursor": "next_cursor of the previous answer, to go on deleting",
+        }
+    )
+    @ns.response(200, "Deleted; while next_cursor is not null, repeat with it", deletion_model)
+    @ns.response(400, "No prefix, an empty one, or a bad cursor", problem_model)
+    @ns.response(503, "The datastore is unavailable; retry after Retry-After", problem_model)
+    @requires(Access.WRITE, prefix_in_query())
+    def delete(self) -> Response:
+        """Delete every key under a prefix.
+
+        Atomic on memory and SQLite. On DynamoDB in bounded steps: repeat with `next_cursor`
+        until it is null.
+        """
+        prefix = request.args.get("prefix", "")
+        if not prefix:
+            raise Problem(
+                400,
+                "send ?prefix= with the beginning of the keys to delete (not empty)",
+                slug="invalid-query",
+            )
+        cursor = request.args.get("cursor") or None
+        done = current_datastore().delete_prefix(prefix, cursor=cursor)
+        return json_response({"deleted": done.deleted, "next_cursor": done.next_cursor})
 
 
 @ns.route("/<key:key>", endpoint="key_item")
@@ -149,6 +264,52 @@ class KeyItem(Resource):  # type: ignore[misc]
         )
         return _write_response(item, created)
 
+    @ns.doc(
+        consumes=list(FORMAT_OF),
+        params={
+            "ttl": {
+                "description": (
+                    f"seconds until it expires (1-{MAX_TTL_SECONDS}); without it the item "
+                    "keeps its expiry"
+                ),
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_TTL_SECONDS,
+            }
+        },
+    )
+    @ns.expect(patch_document_model)
+    @ns.response(200, "Patched", item_model)
+    @ns.response(400, "Invalid key, JSON, ttl or precondition header", problem_model)
+    @ns.response(404, "No such key", problem_model)
+    @ns.response(
+        409,
+        "The patch cannot apply to the current value (`patch_index` names the operation), "
+        "or other writers kept changing the key (retry)",
+        patch_failed_model,
+    )
+    @ns.response(412, "Precondition failed", problem_model)
+    @ns.response(413, "Body too large", problem_model)
+    @ns.response(415, "Not a patch format; Accept-Patch lists them", problem_model)
+    @ns.response(
+        422,
+        "A malformed patch (`patch_index`), or a result that breaks a value rule",
+        problem_model,
+    )
+    @requires(Access.WRITE, key_in_path())
+    def patch(self, key: str) -> Response:
+        """Change part of a value atomically; honours `If-Match`.
+
+        `application/merge-patch+json` (RFC 7396) or `application/json-patch+json` (RFC 6902).
+        The item keeps its expiry unless `?ttl=` sets a new one.
+        """
+        condition = _condition_of_an_existing_key()
+        ttl = optional_query_int("ttl", 1, MAX_TTL_SECONDS)
+        document = read_json_body(_body_limit(), PATCH_BODY)
+        change = parse_patch(document, FORMAT_OF[request.mimetype])
+        item = current_datastore().update(key, change, ttl=ttl, condition=condition)
+        return item_response(item)
+
     @ns.response(204, "Deleted")
     @ns.response(400, "Invalid key or precondition header", problem_model)
     @ns.response(404, "No such key", problem_model)
@@ -156,11 +317,7 @@ class KeyItem(Resource):  # type: ignore[misc]
     @requires(Access.WRITE, key_in_path())
     def delete(self, key: str) -> Response:
         """Delete a key; honours `If-Match`."""
-        condition = write_condition()
-        if condition is ABSENT:
-            raise Problem(
-                400, "If-None-Match makes no sense on DELETE", slug="invalid-precondition"
-            )
+        condition = _condition_of_an_existing_key()
         if not current_datastore().delete(key, condition=condition):
             raise Problem(404, f"key {key!r} not found", slug="key-not-found")
         return empty_response(204)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_restx import Model, fields
+from flask_restx import Model, SchemaModel, fields
+
+from kvstore.media import PATCH_FORMATS
 
 
 class _Nullable:
@@ -49,10 +51,40 @@ item_model = Model(
 page_model = Model(
     "Page",
     {
-        "items": fields.List(fields.Nested(item_model), required=True),
+        "items": fields.List(fields.Nested(item_model), description="the items (not keys=true)"),
+        "keys": fields.List(fields.String, description="keys=true: the names"),
+        "prefixes": fields.List(
+            fields.String,
+            description="keys=true with a delimiter: the folders, each ending in the delimiter",
+        ),
         "next_cursor": NullableString(
             required=True, description="pass as ?cursor= for the next page; null at the end"
         ),
+    },
+)
+
+deletion_model = Model(
+    "PrefixDeletion",
+    {
+        "deleted": fields.Integer(required=True, min=0, description="keys deleted by this call"),
+        "next_cursor": NullableString(
+            required=True,
+            description="keys may be left: repeat with ?cursor= this; null when done",
+        ),
+    },
+)
+
+#: Any JSON: Swagger 2.0 has one body schema per operation, whatever its media type.
+patch_document_model = SchemaModel(
+    "PatchDocument",
+    {
+        "description": (
+            "application/merge-patch+json: any JSON, merged into the value (null removes a "
+            "member). application/json-patch+json: an array of operations such as "
+            '{"op": "add", "path": "/-", "value": "soccer"}.'
+        ),
+        "example": [{"op": "add", "path": "/-", "value": "soccer"}],
+        "x-nullable": True,
     },
 )
 
@@ -77,6 +109,18 @@ put_model = Model(
     },
 )
 
+
+def patch_operation_fields() -> dict[str, Any]:
+    """The members a `patch` operation of a batch or transaction adds."""
+    return {
+        "patch": AnyJSON(description="patch only: the patch document"),
+        "format": fields.String(
+            enum=list(PATCH_FORMATS),
+            description="patch only: RFC 7396 merge patch (default) or RFC 6902 JSON Patch",
+        ),
+    }
+
+
 problem_model = Model(
     "Problem",
     {
@@ -84,5 +128,15 @@ problem_model = Model(
         "title": fields.String(required=True),
         "status": fields.Integer(required=True),
         "detail": fields.String(required=True),
+    },
+)
+
+patch_failed_model = Model.inherit(
+    "PatchConflict",
+    problem_model,
+    {
+        "patch_index": fields.Integer(
+            description="the patch operation that cannot apply (absent: the key kept changing)"
+        )
     },
 )

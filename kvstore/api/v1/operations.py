@@ -22,26 +22,38 @@ from kvstore.datastores.base import (
     Delete,
     EncodedWrite,
     Operation,
+    Patch,
     PreparedOperations,
     Put,
     at_version,
     validate_key,
     validate_version,
 )
-from kvstore.datastores.errors import DatastoreError, InvalidOperation, InvalidRequest
+from kvstore.datastores.errors import (
+    DatastoreError,
+    InvalidOperation,
+    InvalidPatch,
+    InvalidRequest,
+)
 from kvstore.errors import Problem
+from kvstore.media import DEFAULT_PATCH_FORMAT
+from kvstore.patches import parse_patch
 
 #: Allowed members of each kind of operation; `op` and `key` are always required.
 BATCH_MEMBERS: Mapping[str, frozenset[str]] = {
     "get": frozenset({"op", "key"}),
     "put": frozenset({"op", "key", "value", "ttl", "if_version", "if_absent", "if_present"}),
     "delete": frozenset({"op", "key", "if_version"}),
+    "patch": frozenset({"op", "key", "patch", "format", "ttl", "if_version"}),
 }
 TXN_MEMBERS: Mapping[str, frozenset[str]] = {
     "put": BATCH_MEMBERS["put"],
     "delete": BATCH_MEMBERS["delete"],
+    "patch": BATCH_MEMBERS["patch"],
     "check": frozenset({"op", "key", "if_version", "exists"}),
 }
+#: The member each kind of operation needs beside `op` and `key`.
+REQUIRED_MEMBER: Mapping[str, str] = {"put": "value", "patch": "patch"}
 
 #: Slack per operation over the value limit (key, flags, JSON punctuation, escapes).
 PER_OPERATION_OVERHEAD = 8 * 1024
@@ -61,11 +73,15 @@ class BatchPlan:
 
     size: int
     gets: list[tuple[int, str]]
-    writes: list[tuple[int, EncodedWrite | Delete]]
+    writes: list[tuple[int, EncodedWrite | Delete | Patch]]
 
 
-def invalid(index: int, detail: str) -> Problem:
-    return Problem(422, f"operation {index}: {detail}", slug="invalid-operation", index=index)
+def invalid(index: int, detail: str, patch_index: int | None = None) -> Problem:
+    """A 422 naming the bad operation (and, in a bad patch document, its bad operation)."""
+    extra: dict[str, Any] = {"index": index}
+    if patch_index is not None:
+        extra["patch_index"] = patch_index
+    return Problem(422, f"operation {index}: {detail}", slug="invalid-operation", **extra)
 
 
 def operation_objects(body: Any) -> list[dict[str, Any]]:
@@ -95,8 +111,9 @@ def _kind(index: int, raw: dict[str, Any], members: Mapping[str, Collection[str]
         raise invalid(index, f"unknown member(s) for {op!r}: {', '.join(unknown)}")
     if "key" not in raw:
         raise invalid(index, "missing member 'key'")
-    if op == "put" and "value" not in raw:
-        raise invalid(index, "missing member 'value'")
+    required = REQUIRED_MEMBER.get(op)
+    if required is not None and required not in raw:
+        raise invalid(index, f"missing member {required!r}")
     return op
 
 
@@ -117,8 +134,14 @@ def _operation(op: str, raw: dict[str, Any]) -> Operation:
         )
         return Put(raw["key"], raw["value"], raw.get("ttl"), condition)
     version = validate_version(raw.get("if_version"))
+    condition = ANY if version is None else at_version(version)
+    if op == "patch":
+        format = raw.get("format", DEFAULT_PATCH_FORMAT)
+        if not isinstance(format, str):
+            raise InvalidPatch("format must be a string")
+        return Patch(raw["key"], parse_patch(raw["patch"], format), raw.get("ttl"), condition)
     if op == "delete":
-        return Delete(raw["key"], ANY if version is None else at_version(version))
+        return Delete(raw["key"], condition)
     exists = raw.get("exists")
     if exists is not None and not isinstance(exists, bool):
         raise InvalidRequest("exists must be true or false")
@@ -131,6 +154,8 @@ def _operations(body: Any, members: Mapping[str, Collection[str]]) -> list[tuple
         op = _kind(index, raw, members)
         try:
             parsed.append((op, raw["key"] if op == "get" else _operation(op, raw)))
+        except InvalidPatch as exc:
+            raise invalid(index, str(exc), exc.index) from None
         except DatastoreError as exc:
             raise invalid(index, str(exc)) from None
     return parsed

@@ -15,7 +15,13 @@ from flask import Response
 from flask_restx import Namespace, Resource, fields
 
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
-from kvstore.api.v1.models import AnyJSON, NullableInteger, item_model, problem_model
+from kvstore.api.v1.models import (
+    AnyJSON,
+    NullableInteger,
+    item_model,
+    patch_operation_fields,
+    problem_model,
+)
 from kvstore.api.v1.operations import body_limit, parse_txn
 from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
 from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS, Check
@@ -43,10 +49,15 @@ class NullableNested(fields.Nested):  # type: ignore[misc]
 txn_operation_model = ns.model(
     "TxnOperation",
     {
-        "op": fields.String(required=True, enum=["put", "delete", "check"], example="check"),
+        "op": fields.String(
+            required=True, enum=["put", "delete", "patch", "check"], example="check"
+        ),
         "key": fields.String(required=True, example="sports"),
         "value": AnyJSON(description="put only: the value to store"),
-        "ttl": NullableInteger(min=1, max=MAX_TTL_SECONDS, description="put only: seconds"),
+        **patch_operation_fields(),
+        "ttl": NullableInteger(
+            min=1, max=MAX_TTL_SECONDS, description="put/patch: seconds (patch: else kept)"
+        ),
         "if_version": NullableInteger(min=1, description="the key must be at this version"),
         "if_absent": fields.Boolean(description="put only: the key must not exist"),
         "if_present": fields.Boolean(description="put only: the key must exist"),
@@ -72,14 +83,21 @@ txn_response_model = ns.model(
         "results": fields.List(
             NullableNested(item_model),
             required=True,
-            description="per operation: put -> the item, delete -> null, check -> item or null",
+            description=(
+                "per operation: put and patch -> the item, delete -> null, check -> item or null"
+            ),
         )
     },
 )
 txn_failed_model = ns.inherit(
     "TxnFailed",
     problem_model,
-    {"failed_index": fields.Integer(required=True, description="the first failing operation")},
+    {
+        "failed_index": fields.Integer(required=True, description="the first failing operation"),
+        "patch_index": fields.Integer(
+            description="when that operation is a patch that cannot apply: its failing operation"
+        ),
+    },
 )
 
 
@@ -93,12 +111,17 @@ class Txn(Resource):  # type: ignore[misc]
     @ns.response(409, "A condition failed; nothing was written", txn_failed_model)
     @ns.response(413, "The body is too large", problem_model)
     @ns.response(415, "Not JSON", problem_model)
-    @ns.response(422, "An invalid operation (its `index` is named); nothing ran", problem_model)
+    @ns.response(
+        422,
+        "An invalid operation (its `index` is named; a patch's result that breaks a value rule"
+        " too); nothing was written",
+        problem_model,
+    )
     @ns.response(501, "This datastore does not support transactions", problem_model)
     @ns.response(503, "The datastore is unavailable; retry after Retry-After", problem_model)
     @checked_in_view
     def post(self) -> Response:
-        """Apply up to 100 put/delete/check operations all or nothing."""
+        """Apply up to 100 put/delete/patch/check operations all or nothing."""
         datastore = current_datastore()
         operations = parse_txn(read_json_body(body_limit(max_value_bytes())), datastore)
         # Before the capability: a request outside the grants is 403 on every backend.

@@ -14,6 +14,7 @@ the table are the factory's and the CLI's (`kvstore dynamodb create-table`).
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import logging
 import random
@@ -31,18 +32,19 @@ from kvstore.datastores.base import (
     EncodedWrite,
     Item,
     Page,
+    PrefixDeletion,
     Prepared,
     decode_value,
-    failed_condition,
     rfc3339,
 )
-from kvstore.datastores.cursor import decode_cursor, encode_cursor
+from kvstore.datastores.cursor import Position, decode_cursor, encode_cursor
 from kvstore.datastores.dynamodb.errors import Cancelled, ConditionFailed, translate
 from kvstore.datastores.errors import (
     DatastoreUnavailable,
     PreconditionFailed,
     TransactionFailed,
 )
+from kvstore.datastores.listing import KeyPage, group_sorted
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -52,10 +54,16 @@ log = logging.getLogger("kvstore.datastores.dynamodb")
 
 RawItem = Mapping[str, Any]
 
-#: BatchGetItem takes at most 100 keys a call.
+#: BatchGetItem takes at most 100 keys a call, BatchWriteItem 25 requests.
 BATCH_GET_SIZE = 100
-#: Rounds of `UnprocessedKeys` retries before the store reports itself throttled.
-BATCH_GET_ATTEMPTS = 8
+BATCH_WRITE_SIZE = 25
+#: Rounds of `UnprocessedKeys` / `UnprocessedItems` retries before the store reports itself
+#: throttled.
+BATCH_ATTEMPTS = 8
+#: What one `delete_prefix` call may do before it answers a cursor to go on from: keys
+#: deleted, and seconds spent (checked between requests), well inside API Gateway's 29 s.
+PREFIX_DELETE_LIMIT = 1000
+PREFIX_DELETE_SECONDS = 5.0
 #: Rows a Scan evaluates once a page's rows are being filtered out.
 FILTERED_SCAN_LIMIT = 1000
 #: Re-reads of a transaction whose items changed between its read and its write.
@@ -125,6 +133,9 @@ def _stored(write: EncodedWrite, version: int, now: float) -> Item:
 class DynamoDBDatastore(Datastore):
     name = "dynamodb"
     capabilities: ClassVar[frozenset[str]] = frozenset({"transactions"})
+    #: Per instance, so a test can make `delete_prefix` answer cursors on a small table.
+    prefix_delete_limit = PREFIX_DELETE_LIMIT
+    prefix_delete_seconds = PREFIX_DELETE_SECONDS
 
     def __init__(
         self,
@@ -266,16 +277,8 @@ class DynamoDBDatastore(Datastore):
 
     # -- listing ------------------------------------------------------------------------------
 
-    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
-        """Scan in table order, `limit + 1` rows a request, until the page is full.
-
-        The extra row tells whether another page exists without a trailing empty page; once
-        the filter drops rows, requests read up to 1000 rows so a sparse prefix costs a few
-        requests a page, not one per handful of rows. Rows a
-        request returned past the page are dropped: the next page resumes after the page's last
-        key (`ExclusiveStartKey`), so it reads them again and none is skipped.
-        """
-        after = None if cursor is None else decode_cursor(cursor)
+    def _scan_args(self, prefix: str, now: float, *, names_only: bool) -> dict[str, Any]:
+        """Scan arguments for the live items under `prefix` (only their keys: `names_only`)."""
         condition = LIVE
         values: dict[str, Any] = {":now": _n(now)}
         if prefix:
@@ -283,11 +286,27 @@ class DynamoDBDatastore(Datastore):
             values[":p"] = _s(prefix)
         args: dict[str, Any] = {
             "TableName": self.table,
-            "Limit": limit + 1,
             "ConsistentRead": True,
             "FilterExpression": condition,
-            **_expression(condition, values),
         }
+        if names_only:
+            args["ProjectionExpression"] = "#k"
+        args.update(_expression(condition + args.get("ProjectionExpression", ""), values))
+        return args
+
+    def _scan_page(
+        self, args: dict[str, Any], limit: int, after: str | None
+    ) -> tuple[list[RawItem], bool]:
+        """Scan in table order, `limit + 1` rows a request, until `limit` rows are found;
+        returns them and whether more exist.
+
+        The extra row tells whether another page exists without a trailing empty page; once
+        the filter drops rows, requests read up to 1000 rows so a sparse prefix costs a few
+        requests a page, not one per handful of rows. Rows a request returned past the page
+        are dropped: the next page resumes after the page's last key (`ExclusiveStartKey`), so
+        it reads them again and none is skipped.
+        """
+        args = {**args, "Limit": limit + 1}
         start: Mapping[str, Any] | None = None if after is None else {"key": _s(after)}
         found: list[RawItem] = []
         while len(found) <= limit:
@@ -303,9 +322,101 @@ class DynamoDBDatastore(Datastore):
                 # Rows are being filtered out (a prefix, expired items): read in bigger
                 # strides rather than one small request after another.
                 args["Limit"] = max(limit + 1, FILTERED_SCAN_LIMIT)
-        items = [_item(raw) for raw in found[:limit]]
-        more = len(found) > limit
+        return found[:limit], len(found) > limit
+
+    def _scan_all(self, args: dict[str, Any]) -> Iterator[RawItem]:
+        """Every row the scan matches, in table order, 1000 rows read a request."""
+        args = {**args, "Limit": FILTERED_SCAN_LIMIT}
+        while True:
+            with self._translated("Scan"):
+                response = self.client.scan(**args)
+            yield from response.get("Items", [])
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                return
+            args["ExclusiveStartKey"] = start
+
+    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
+        after = None if cursor is None else decode_cursor(cursor)
+        found, more = self._scan_page(self._scan_args(prefix, now, names_only=False), limit, after)
+        items = [_item(raw) for raw in found]
         return Page(items, encode_cursor(items[-1].key) if more else None)
+
+    def _keys(
+        self, prefix: str, delimiter: str | None, limit: int, after: Position | None, now: float
+    ) -> KeyPage:
+        """Without a delimiter, a page in table order, as `list` reads it but for the keys
+        only. With one, folders can only be told apart once every key under the prefix is
+        known (the table has no order to seek in): each page scans the prefix whole, sorts
+        it, and pages through that in ascending order.
+        """
+        args = self._scan_args(prefix, now, names_only=True)
+        if delimiter is None:
+            resume = None if after is None else after.after
+            found, more = self._scan_page(args, limit, resume)
+            names = [raw["key"]["S"] for raw in found]
+            return KeyPage(names, [], encode_cursor(names[-1]) if more else None)
+        every = sorted(raw["key"]["S"] for raw in self._scan_all(args))
+
+        def scan(start: str, inclusive: bool) -> Iterator[str]:
+            index = (bisect.bisect_left if inclusive else bisect.bisect_right)(every, start)
+            while index < len(every):
+                yield every[index]
+                index += 1
+
+        return group_sorted(scan, prefix, delimiter, limit, after)
+
+    # -- prefix deletion ----------------------------------------------------------------------
+
+    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> PrefixDeletion:
+        """Scan the prefix in table order and delete what it finds with BatchWriteItem, up
+        to `prefix_delete_limit` keys or `prefix_delete_seconds` a call; then answer a cursor
+        (the last key handled) to go on from. Not atomic: a key written under the prefix
+        meanwhile, behind the scan, is left.
+        """
+        condition = "begins_with(#k, :p)"
+        args: dict[str, Any] = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "Limit": FILTERED_SCAN_LIMIT,
+            "FilterExpression": condition,
+            "ProjectionExpression": "#k, #e",
+            **_expression(condition + "#e", {":p": _s(prefix)}),
+        }
+        deadline = time.monotonic() + self.prefix_delete_seconds
+        start: Mapping[str, Any] | None = None if after is None else {"key": _s(after)}
+        room, deleted = self.prefix_delete_limit, 0
+        while True:
+            if start is not None:
+                args["ExclusiveStartKey"] = start
+            with self._translated("Scan"):
+                response = self.client.scan(**args)
+            rows = response.get("Items", [])
+            start = response.get("LastEvaluatedKey")
+            if len(rows) > room:  # more than this call may delete: stop inside the page
+                rows = rows[:room]
+                start = {"key": rows[-1]["key"]}
+            self._batch_delete([row["key"]["S"] for row in rows])
+            deleted += sum(_is_live(row, now) for row in rows)  # expired ones count as absent
+            room -= len(rows)
+            if start is None:
+                return PrefixDeletion(deleted, None)
+            if room == 0 or time.monotonic() >= deadline:
+                return PrefixDeletion(deleted, encode_cursor(start["key"]["S"]))
+
+    def _batch_delete(self, keys: builtins.list[str]) -> None:
+        for first in range(0, len(keys), BATCH_WRITE_SIZE):
+            requests = [
+                {"DeleteRequest": {"Key": {"key": _s(key)}}}
+                for key in keys[first : first + BATCH_WRITE_SIZE]
+            ]
+            for _ in self._until_processed(
+                "BatchWriteItem",
+                self.client.batch_write_item,
+                {self.table: requests},
+                "UnprocessedItems",
+            ):
+                pass
 
     # -- batches ------------------------------------------------------------------------------
 
@@ -327,32 +438,44 @@ class DynamoDBDatastore(Datastore):
                     "ConsistentRead": True,
                 }
             }
-            for attempt in range(BATCH_GET_ATTEMPTS):
-                if attempt:
-                    self._sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
-                with self._translated("BatchGetItem"):
-                    response = self.client.batch_get_item(RequestItems=request)
+            for response in self._until_processed(
+                "BatchGetItem", self.client.batch_get_item, request, "UnprocessedKeys"
+            ):
                 for raw in response.get("Responses", {}).get(self.table, []):
                     found[raw["key"]["S"]] = raw
-                request = dict(response.get("UnprocessedKeys") or {})
-                if not request:
-                    break
-            else:
-                raise DatastoreUnavailable(
-                    f"DynamoDB is throttling BatchGetItem on table {self.table!r} after retries",
-                    reason="throttled",
-                )
         return found
+
+    def _until_processed(
+        self, action: str, send: Callable[..., Any], request: dict[str, Any], leftover: str
+    ) -> Iterator[Mapping[str, Any]]:
+        """Send a batch request, then again what each answer left in `leftover` (throttling,
+        or the response size limit), with exponential backoff and full jitter; yields each
+        answer. Anything still left after BATCH_ATTEMPTS rounds is a 503.
+        """
+        for attempt in range(BATCH_ATTEMPTS):
+            if attempt:
+                self._sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
+            with self._translated(action):
+                response: Mapping[str, Any] = send(RequestItems=request)
+            yield response
+            request = dict(response.get(leftover) or {})
+            if not request:
+                return
+        raise DatastoreUnavailable(
+            f"DynamoDB is throttling {action} on table {self.table!r} after retries",
+            reason="throttled",
+        )
 
     def _transact(
         self, operations: builtins.list[Prepared], now: float
     ) -> builtins.list[Item | None]:
         """Read the keys, decide, then write with every item pinned to the state read.
 
-        The read gives each put its new version and each check its item; the pins
-        (`ConditionExpression`s on exactly that version, or on absence) make TransactWriteItems
-        fail if anything changed in between, and then the transaction is decided again on a
-        fresh read. A condition that fails on the fresh state is `TransactionFailed(index)`.
+        The read gives each put its new version, each patch the value it changes and each
+        check its item; the pins (`ConditionExpression`s on exactly that version, or on
+        absence) make TransactWriteItems fail if anything changed in between, and then the
+        transaction is decided again on a fresh read (patches applied again to the fresh
+        values). A condition that fails on the fresh state is `TransactionFailed(index)`.
         """
         keys = [op.key for op in operations]
         codes: list[str] = []
@@ -361,13 +484,10 @@ class DynamoDBDatastore(Datastore):
             current = {
                 key: _item(raw) if _is_live(raw, now) else None for key, raw in stored.items()
             }
-            for index, op in enumerate(operations):
-                reason = failed_condition(op, current.get(op.key))
-                if reason is not None:
-                    raise TransactionFailed(index, reason)
+            decided = self.decide(operations, current, now)  # patches become pinned puts
             results: list[Item | None] = []
             items: list[dict[str, Any]] = []
-            for op in operations:
+            for op in decided:
                 before = current.get(op.key)
                 pin = self._pin(before, now)
                 if isinstance(op, EncodedWrite):

@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 from kvstore.app import create_app
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.memory import MemoryDatastore
-from kvstore.resources import MAX_WORKERS, resources_of
+from kvstore.resources import MAX_WORKERS, resources_of, settings_of
 from kvstore.settings import Settings
 from tests.wrappers import BarrierDatastore, DelegatingDatastore
 
@@ -261,3 +261,61 @@ def test_body_over_the_limit_is_413() -> None:
     body = json.dumps({"operations": [operation] * 100})
     response = client.post("/v1/batch", data=body, content_type="application/json")
     assert_invalid(response, 413)
+
+
+def test_patch_operations_answer_as_patch_requests_would(client: FlaskClient) -> None:
+    for key in ("merged", "listed", "tested", "pinned", "grown"):
+        assert client.put(f"/v1/key/{key}", json={"value": {"tags": ["a"]}}).status_code == 201
+    limit = settings_of(client.application).max_value_bytes
+    answered = results(
+        batch(
+            client,
+            {"op": "patch", "key": "merged", "patch": {"n": 1}},
+            {
+                "op": "patch",
+                "key": "listed",
+                "format": "json-patch",
+                "patch": [{"op": "add", "path": "/tags/-", "value": "b"}],
+                "ttl": 60,
+            },
+            {
+                "op": "patch",
+                "key": "tested",
+                "format": "json-patch",
+                "patch": [{"op": "test", "path": "/tags/0", "value": "z"}],
+            },
+            {"op": "patch", "key": "pinned", "patch": {"n": 1}, "if_version": 7},
+            {"op": "patch", "key": "grown", "patch": {"big": "x" * limit}},
+            {"op": "patch", "key": "missing", "patch": {"n": 1}},
+        )
+    )
+    assert [result["status"] for result in answered] == [200, 200, 409, 412, 422, 404]
+    assert answered[0]["item"]["value"] == {"tags": ["a"], "n": 1}
+    assert answered[1]["item"]["value"] == {"tags": ["a", "b"]}
+    assert answered[1]["item"]["expires_at"] is not None
+    assert answered[2]["error"]["patch_index"] == 0
+    assert client.get("/v1/key/missing").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("operation", "detail", "patch_index"),
+    [
+        ({"op": "patch", "key": "k"}, "missing member 'patch'", None),
+        ({"op": "patch", "key": "k", "patch": {}, "format": "xml"}, "format", None),
+        ({"op": "patch", "key": "k", "patch": {}, "format": 1}, "format", None),
+        ({"op": "patch", "key": "k", "patch": {}, "if_absent": True}, "unknown member", None),
+        ({"op": "patch", "key": "k", "patch": [{"op": "add"}], "format": "json-patch"}, "path", 0),
+        ({"op": "patch", "key": "k", "patch": {"a": 1}, "ttl": 0}, "ttl", None),
+    ],
+)
+def test_invalid_patch_operation_is_422_and_nothing_runs(
+    client: FlaskClient, operation: dict[str, Any], detail: str, patch_index: int | None
+) -> None:
+    client.put("/v1/key/k", json={"value": {}})
+    response = batch(client, {"op": "put", "key": "other", "value": 1}, operation)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["index"] == 1
+    assert detail in body["detail"]
+    assert body.get("patch_index") == patch_index
+    assert client.get("/v1/key/other").status_code == 404

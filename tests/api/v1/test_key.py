@@ -353,7 +353,7 @@ def test_unknown_route_is_problem(client: FlaskClient, path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "path"), [("PATCH", "/v1/key/k"), ("DELETE", "/v1/key"), ("POST", "/healthz")]
+    ("method", "path"), [("PATCH", "/v1/key"), ("POST", "/v1/key/k"), ("POST", "/healthz")]
 )
 def test_wrong_method_is_405_problem(client: FlaskClient, method: str, path: str) -> None:
     response = client.open(path, method=method)
@@ -381,3 +381,77 @@ def test_healthz_and_readyz(client: FlaskClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.get_json()["status"] == "ready"
+
+
+# -- DELETE /v1/key?prefix= ------------------------------------------------------------------
+
+
+def test_delete_prefix(client: FlaskClient) -> None:
+    for key in ("sports/a", "sports/b/c", "sports", "sportsman"):
+        client.put(f"/v1/key/{key}", json={"value": 1})
+    deleted, cursor = 0, None
+    while True:
+        query = "" if cursor is None else f"&cursor={cursor}"
+        response = client.delete(f"/v1/key?prefix=sports/{query}")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        body = response.get_json()
+        assert set(body) == {"deleted", "next_cursor"}
+        deleted += body["deleted"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert deleted == 2
+    assert sorted(i["key"] for i in client.get("/v1/key").get_json()["items"]) == [
+        "sports",
+        "sportsman",
+    ]
+
+
+@pytest.mark.parametrize("query", ["", "?prefix=", "?prefix=a&cursor=garbage"])
+def test_delete_prefix_needs_a_prefix(client: FlaskClient, query: str) -> None:
+    client.put("/v1/key/a", json={"value": 1})
+    assert_problem(client.delete(f"/v1/key{query}"), 400)
+    assert client.get("/v1/key/a").status_code == 200
+
+
+# -- GET /v1/key?keys=true -------------------------------------------------------------------
+
+
+def test_keys_listing_walks_a_tree(client: FlaskClient) -> None:
+    for key in ("web/bar", "web/sub/a", "web/sub/b", "web", "other"):
+        client.put(f"/v1/key/{key}", json={"value": {"large": "value"}})
+    body = client.get("/v1/key?keys=true&prefix=web/&delimiter=/").get_json()
+    assert body == {"keys": ["web/bar"], "prefixes": ["web/sub/"], "next_cursor": None}
+    flat = client.get("/v1/key?keys=true").get_json()
+    assert sorted(flat["keys"]) == ["other", "web", "web/bar", "web/sub/a", "web/sub/b"]
+    assert flat["prefixes"] == []
+    assert "items" not in flat
+
+
+def test_keys_listing_follows_link(client: FlaskClient) -> None:
+    for key in ("t/a", "t/b/x", "t/c", "t/d/y", "t/e"):
+        client.put(f"/v1/key/{key}", json={"value": 1})
+    url: str | None = "/v1/key?keys=true&prefix=t/&delimiter=/&limit=2"
+    names: list[str] = []
+    folders: list[str] = []
+    while url is not None:
+        response = client.get(url)
+        body = response.get_json()
+        names += body["keys"]
+        folders += body["prefixes"]
+        link = response.headers.get("Link")
+        assert (link is None) == (body["next_cursor"] is None)
+        url = None if link is None else link.split(">")[0].lstrip("<")
+        if url is not None:
+            query = parse_qs(urlsplit(url).query)
+            assert query["keys"] == ["true"]
+            assert query["delimiter"] == ["/"]
+    assert sorted(names) == ["t/a", "t/c", "t/e"]
+    assert sorted(folders) == ["t/b/", "t/d/"]
+
+
+@pytest.mark.parametrize(
+    "query", ["keys=yes", "keys=1", "delimiter=/", "keys=true&delimiter=", "keys=false&delimiter=/"]
+)
+def test_keys_listing_bad_query_is_400(client: FlaskClient, query: str) -> None:
+    assert_problem(client.get(f"/v1/key?{query}"), 400)

@@ -11,6 +11,7 @@ from werkzeug.test import TestResponse
 from kvstore.app import create_app
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.memory import MemoryDatastore
+from kvstore.resources import settings_of
 from kvstore.settings import Settings
 from tests.wrappers import DelegatingDatastore
 
@@ -181,3 +182,67 @@ def test_backend_lacking_transactions_answers_501(
     response = txn(client, {"op": "put", "key": "k", "value": 1})
     assert "does not support transactions" in assert_problem(response, 501)["detail"]
     assert value_of(client, "k") is None
+
+
+def test_patch_applies_with_the_rest(txn_client: FlaskClient) -> None:
+    txn_client.put("/v1/key/sports", json={"value": ["hockey"]})
+    response = txn(
+        txn_client,
+        {
+            "op": "patch",
+            "key": "sports",
+            "format": "json-patch",
+            "patch": [{"op": "add", "path": "/-", "value": "curling"}],
+            "if_version": 1,
+        },
+        {"op": "put", "key": "sports/curling", "value": ["Team Homan"], "if_absent": True},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    patched, created = response.get_json()["results"]
+    assert (patched["value"], patched["version"]) == (["hockey", "curling"], 2)
+    assert created["version"] == 1
+
+
+def test_failed_patch_is_409_with_both_indexes(txn_client: FlaskClient) -> None:
+    txn_client.put("/v1/key/sports", json={"value": ["hockey"]})
+    body = assert_problem(
+        txn(
+            txn_client,
+            {"op": "put", "key": "log", "value": 1},
+            {
+                "op": "patch",
+                "key": "sports",
+                "format": "json-patch",
+                "patch": [
+                    {"op": "add", "path": "/-", "value": "curling"},
+                    {"op": "remove", "path": "/5"},
+                ],
+            },
+        ),
+        409,
+    )
+    assert (body["failed_index"], body["patch_index"]) == (1, 1)
+    missing = assert_problem(
+        txn(txn_client, {"op": "patch", "key": "nope", "patch": {"a": 1}}), 409
+    )
+    assert missing["failed_index"] == 0
+    assert "patch_index" not in missing
+    assert value_of(txn_client, "sports") == ["hockey"]
+    assert value_of(txn_client, "log") is None
+
+
+def test_patch_result_breaking_a_rule_is_422_naming_the_operation(
+    txn_client: FlaskClient,
+) -> None:
+    txn_client.put("/v1/key/doc", json={"value": {}})
+    limit = settings_of(txn_client.application).max_value_bytes
+    body = assert_problem(
+        txn(
+            txn_client,
+            {"op": "put", "key": "log", "value": 1},
+            {"op": "patch", "key": "doc", "patch": {"big": "x" * limit}},
+        ),
+        422,
+    )
+    assert body["index"] == 1
+    assert value_of(txn_client, "log") is None
