@@ -19,17 +19,15 @@ from flask_restx import Namespace, Resource, fields
 
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.models import (
-    AnyJSON,
-    NullableInteger,
     item_model,
-    patch_operation_fields,
+    operation_fields,
+    operations_list,
     problem_model,
 )
 from kvstore.api.v1.operations import BatchPlan, body_limit, parse_batch
 from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
 from kvstore.datastores.base import (
     MAX_OPERATIONS,
-    MAX_TTL_SECONDS,
     Datastore,
     Delete,
     EncodedWrite,
@@ -44,29 +42,19 @@ ns = Namespace("batch", description="Independent operations run concurrently", p
 
 batch_operation_model = ns.model(
     "BatchOperation",
-    {
-        "op": fields.String(required=True, enum=["get", "put", "delete", "patch"], example="get"),
-        "key": fields.String(required=True, example="sports"),
-        "value": AnyJSON(description="put only: the value to store"),
-        **patch_operation_fields(),
-        "ttl": NullableInteger(
-            min=1, max=MAX_TTL_SECONDS, description="put/patch: seconds (patch: else kept)"
-        ),
-        "if_version": NullableInteger(min=1, description="put/delete/patch: only at this version"),
-        "if_absent": fields.Boolean(description="put only: only if the key does not exist"),
-        "if_present": fields.Boolean(description="put only: only if the key exists"),
-    },
+    operation_fields(
+        ["get", "put", "delete", "patch"],
+        example="get",
+        conditions={
+            "if_version": "put/delete/patch: only at this version",
+            "if_absent": "put only: only if the key does not exist",
+            "if_present": "put only: only if the key exists",
+        },
+    ),
 )
 batch_request_model = ns.model(
     "BatchRequest",
-    {
-        "operations": fields.List(
-            fields.Nested(batch_operation_model),
-            required=True,
-            max_items=MAX_OPERATIONS,
-            description=f"at most {MAX_OPERATIONS}",
-        )
-    },
+    {"operations": operations_list(batch_operation_model, f"at most {MAX_OPERATIONS}")},
 )
 ns.add_model(item_model.name, item_model)
 ns.add_model(problem_model.name, problem_model)

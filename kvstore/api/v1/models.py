@@ -6,6 +6,7 @@ from typing import Any
 
 from flask_restx import Model, SchemaModel, fields
 
+from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS
 from kvstore.media import PATCH_FORMATS
 
 
@@ -94,7 +95,7 @@ create_model = Model(
         "key": fields.String(required=True, example="sports"),
         "value": AnyJSON(required=True, example=["baseball", "hockey", "football"]),
         "ttl": NullableInteger(
-            min=1, max=31_536_000, description="seconds until it expires; null: never"
+            min=1, max=MAX_TTL_SECONDS, description="seconds until it expires; null: never"
         ),
     },
 )
@@ -108,6 +109,35 @@ put_model = Model(
         ),
     },
 )
+
+
+def operation_fields(ops: list[str], *, example: str, conditions: dict[str, str]) -> dict[str, Any]:
+    """The members of a batch or transaction operation; `conditions` words each condition
+    member (`if_version`, `if_absent`, `if_present`) as the route applies it."""
+    return {
+        "op": fields.String(required=True, enum=ops, example=example),
+        "key": fields.String(required=True, example="sports"),
+        "value": AnyJSON(description="put only: the value to store"),
+        **patch_operation_fields(),
+        "ttl": NullableInteger(
+            min=1, max=MAX_TTL_SECONDS, description="put/patch: seconds (patch: else kept)"
+        ),
+        **{
+            name: (
+                NullableInteger(min=1, description=text)
+                if name == "if_version"
+                else fields.Boolean(description=text)
+            )
+            for name, text in conditions.items()
+        },
+    }
+
+
+def operations_list(model: Model, description: str) -> Any:
+    """The `operations` member of a batch or transaction request."""
+    return fields.List(
+        fields.Nested(model), required=True, max_items=MAX_OPERATIONS, description=description
+    )
 
 
 def patch_operation_fields() -> dict[str, Any]:

@@ -16,15 +16,14 @@ from flask_restx import Namespace, Resource, fields
 
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.models import (
-    AnyJSON,
-    NullableInteger,
     item_model,
-    patch_operation_fields,
+    operation_fields,
+    operations_list,
     problem_model,
 )
 from kvstore.api.v1.operations import body_limit, parse_txn
 from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
-from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS, Check
+from kvstore.datastores.base import MAX_OPERATIONS, Check
 from kvstore.errors import Problem
 from kvstore.grants import Access
 from kvstore.resources import current_datastore
@@ -49,29 +48,23 @@ class NullableNested(fields.Nested):  # type: ignore[misc]
 txn_operation_model = ns.model(
     "TxnOperation",
     {
-        "op": fields.String(
-            required=True, enum=["put", "delete", "patch", "check"], example="check"
+        **operation_fields(
+            ["put", "delete", "patch", "check"],
+            example="check",
+            conditions={
+                "if_version": "the key must be at this version",
+                "if_absent": "put only: the key must not exist",
+                "if_present": "put only: the key must exist",
+            },
         ),
-        "key": fields.String(required=True, example="sports"),
-        "value": AnyJSON(description="put only: the value to store"),
-        **patch_operation_fields(),
-        "ttl": NullableInteger(
-            min=1, max=MAX_TTL_SECONDS, description="put/patch: seconds (patch: else kept)"
-        ),
-        "if_version": NullableInteger(min=1, description="the key must be at this version"),
-        "if_absent": fields.Boolean(description="put only: the key must not exist"),
-        "if_present": fields.Boolean(description="put only: the key must exist"),
         "exists": fields.Boolean(description="check only: the key must (not) exist"),
     },
 )
 txn_request_model = ns.model(
     "TxnRequest",
     {
-        "operations": fields.List(
-            fields.Nested(txn_operation_model),
-            required=True,
-            max_items=MAX_OPERATIONS,
-            description=f"at most {MAX_OPERATIONS}, each key at most once",
+        "operations": operations_list(
+            txn_operation_model, f"at most {MAX_OPERATIONS}, each key at most once"
         )
     },
 )
