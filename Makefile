@@ -39,7 +39,7 @@ COMPILE := $(UV) pip compile --quiet --universal --python-version 3.11 pyproject
 	--custom-compile-command "make requirements"
 
 requirements: $(BIN)/python
-	$(COMPILE) -o requirements/base.txt
+	$(COMPILE) --extra postgres -o requirements/base.txt
 	$(COMPILE) --group dev -c requirements/base.txt -o requirements/dev.txt
 	$(UV) pip compile --quiet pyproject.toml --group lambda -c requirements/dev.txt \
 		--python-version 3.13 --python-platform x86_64-manylinux2014 \
