@@ -226,6 +226,16 @@ def unique_table() -> str:
     return f"kv_{uuid.uuid4().hex[:12]}"
 
 
+def service_environment(cluster: PostgresCluster, table: str) -> dict[str, str]:
+    """The variables of a `kvstore serve` on `table` of `cluster`, which it creates itself."""
+    return {
+        "KVSTORE_DATASTORE": "postgres",
+        "KVSTORE_POSTGRES_DSN": cluster.url,
+        "KVSTORE_POSTGRES_TABLE": table,
+        "KVSTORE_POSTGRES_CREATE_TABLE": "true",
+    }
+
+
 def drop_table(conn: Connection, table: str) -> None:
     """Remove a table the tests made, with its row in the schema registry."""
     from kvstore.datastores.postgres.schema import quoted

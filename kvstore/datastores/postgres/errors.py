@@ -71,9 +71,9 @@ def translate(exc: psycopg.Error, table: str, action: str) -> Exception:
             f"PostgreSQL is read-only (a standby?) for {action}", diagnosis=why
         )
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-        # The server went away (restart, pg_terminate_backend, network): named by kind only.
+        # Refused, or gone (restart, pg_terminate_backend, network): named by kind only.
         kind = type(exc).__name__
         return DatastoreUnavailable(
-            f"PostgreSQL connection lost during {action} ({kind})", diagnosis=why
+            f"PostgreSQL connection failed during {action} ({kind})", diagnosis=why
         )
     return exc
