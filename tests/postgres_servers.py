@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -39,6 +40,8 @@ DEBIAN_BINDIRS = Path("/usr/lib/postgresql")
 #: The account the server runs as when the tests run as root (Debian's `nobody`/`nogroup`).
 NOBODY = 65534
 START_TIMEOUT_S = 60
+#: How long a test waits for a session to reach a lock before it fails.
+LOCK_WAIT_S = 10
 #: The superuser (fault injection, clean-up) and the service's own role, which owns the
 #: `kvstore` database and nothing else, as the README tells a user to set it up.
 ADMIN_ROLE = "postgres"
@@ -180,6 +183,21 @@ class PostgresCluster:
 
         return psycopg.connect(self.dsn(ADMIN_ROLE, database), autocommit=True)
 
+    def wait_for_lock_waiters(self, count: int, application_name: str | None = None) -> list[int]:
+        """The pids of the sessions (of `application_name`, if given) that wait on a lock, once
+        there are `count`: the moment a test arranged, waited for rather than guessed."""
+        query = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        if application_name is not None:
+            query += " AND application_name = %(name)s"
+        deadline = time.monotonic() + LOCK_WAIT_S
+        with self.admin() as conn:
+            while time.monotonic() < deadline:
+                pids = [row[0] for row in conn.execute(query, {"name": application_name})]
+                if len(pids) >= count:
+                    return pids
+                time.sleep(0.01)
+        raise AssertionError(f"{count} sessions never waited on a lock")
+
     def destroy(self) -> None:
         """Stop the server if it runs, and remove its folder."""
         if (self.data / "postmaster.pid").exists():
@@ -200,16 +218,30 @@ def running(settings: Mapping[str, str] = FAST) -> Iterator[PostgresCluster]:
         cluster.destroy()
 
 
+def own_server(settings: Mapping[str, str]) -> Iterator[PostgresCluster]:
+    """For a fixture: a running cluster of its own, or a skip saying why there is none."""
+    from tests.backends import selected_backends
+
+    if "postgres" not in selected_backends():
+        pytest.skip("backend postgres is not in KVSTORE_TEST_BACKENDS")
+    try:
+        bindir()
+    except PostgresMissing as exc:
+        pytest.skip(str(exc))
+    with running(settings) as cluster:
+        yield cluster
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresCluster]:
     """The session's shared PostgreSQL server (`FAST`), started on first use."""
-    try:
-        programs = bindir()
-    except PostgresMissing as exc:
-        pytest.skip(str(exc))
-    assert programs.exists()
-    with running(FAST) as cluster:
-        yield cluster
+    yield from own_server(FAST)
+
+
+def shared_server(request: pytest.FixtureRequest) -> PostgresCluster:
+    """The session's server, for a test of the PostgreSQL backend (skipped when not selected)."""
+    cluster: PostgresCluster = request.getfixturevalue("postgres_server")
+    return cluster
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,7 @@ from tests.backends import selected_backends
 from tests.postgres_servers import (
     DURABLE,
     PostgresCluster,
-    PostgresMissing,
-    bindir,
-    running,
+    own_server,
     service_environment,
     unique_table,
 )
@@ -106,14 +104,7 @@ def missing_writes(base: str, survivors: dict[str, int]) -> list[str]:
 @pytest.fixture(scope="module")
 def durable_postgres() -> Iterator[PostgresCluster]:
     """A server of this module's own, with PostgreSQL's defaults (fsync, synchronous commit)."""
-    if "postgres" not in selected_backends():
-        pytest.skip("backend postgres is not in KVSTORE_TEST_BACKENDS")
-    try:
-        bindir()
-    except PostgresMissing as exc:
-        pytest.skip(str(exc))
-    with running(DURABLE) as cluster:
-        yield cluster
+    yield from own_server(DURABLE)
 
 
 SIGKILL_SETUPS = [("sqlite", "granian"), ("sqlite", "gunicorn"), ("postgres", "granian")]

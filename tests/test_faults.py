@@ -22,8 +22,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -43,7 +44,7 @@ from tests.backends import selected_backends
 from tests.dynamodb_servers import DUMMY_CREDENTIALS, REGION, Server, make_client, unique_table
 from tests.fault_proxy import FaultProxy
 from tests.postgres_proxy import PostgresProxy
-from tests.postgres_servers import FAST, PostgresCluster, PostgresMissing, bindir, running
+from tests.postgres_servers import FAST, PostgresCluster, own_server
 
 pytestmark = pytest.mark.slow
 
@@ -291,79 +292,68 @@ DEADLINE_S = 30
 @pytest.fixture(scope="module")
 def own_postgres() -> Iterator[PostgresCluster]:
     """A server of this module's own, which its tests stop and restart."""
-    if "postgres" not in selected_backends():
-        pytest.skip("backend postgres is not in KVSTORE_TEST_BACKENDS")
-    try:
-        bindir()
-    except PostgresMissing as exc:
-        pytest.skip(str(exc))
-    with running(FAST) as cluster:
-        yield cluster
+    yield from own_server(FAST)
 
 
 class PostgresFaults:
-    """The API on a fresh table through its own small pool, and a superuser beside it."""
+    """The API on a fresh table through a small pool of its own (on `port`: the server's, or
+    a relay's), its sessions named so that a superuser beside it can find them."""
 
     def __init__(
-        self, cluster: PostgresCluster, *, size: int = 2, statement_timeout_ms: int, port: int
+        self,
+        cluster: PostgresCluster,
+        *,
+        size: int = 2,
+        statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+        port: int | None = None,
     ) -> None:
         from kvstore.datastores.postgres import PostgresDatastore, create_table, open_pool
 
         self.cluster = cluster
+        self.proxy: PostgresProxy | None = None
         self.name = f"kvstore-fault-{uuid.uuid4().hex[:8]}"  # its sessions' application_name
         self.table = f"kv_{uuid.uuid4().hex[:12]}"
         create_table(cluster.dsn(), self.table)
-        dsn = cluster.dsn(application_name=self.name).replace(
-            f"port={cluster.port}", f"port={port}"
-        )
+        dsn = cluster.dsn(application_name=self.name)
+        if port is not None:
+            dsn = dsn.replace(f"port={cluster.port}", f"port={port}")
         self.pool = open_pool(
             dsn, size=size, statement_timeout_ms=statement_timeout_ms, timeout=POOL_TIMEOUT_S
         )
         self.pool.wait(timeout=DEADLINE_S)
-        self.store = PostgresDatastore(self.pool, self.table)
-        app = create_app(Settings(datastore="postgres", postgres_dsn=dsn), datastore=self.store)
+        store = PostgresDatastore(self.pool, self.table)
+        app = create_app(Settings(datastore="postgres", postgres_dsn=dsn), datastore=store)
         app.config["TESTING"] = True
         self.client = app.test_client()
 
-    def admin(self) -> object:
-        return self.cluster.admin()
+    @contextmanager
+    def holding(self, key: str) -> Iterator[None]:
+        """A superuser session holds `key`'s row lock until the block ends."""
+        with self.cluster.admin() as conn, conn.transaction():
+            conn.execute(f'SELECT 1 FROM "{self.table}" WHERE key = %s FOR UPDATE', (key,))
+            yield
 
-    def hold_row(self, key: str) -> object:
-        """A superuser session holding `key`'s row lock until it commits."""
-        conn = self.cluster.admin()
-        conn.execute("BEGIN")
-        conn.execute(f'SELECT 1 FROM "{self.table}" WHERE key = %s FOR UPDATE', (key,))
-        return conn
-
-    def waiting_backends(self) -> list[int]:
-        """The pids of this pool's sessions that wait on a lock, once there is one."""
-        deadline = time.monotonic() + DEADLINE_S
-        with self.cluster.admin() as conn:
-            while time.monotonic() < deadline:
-                pids = [
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
-                        " AND wait_event_type = 'Lock'",
-                        (self.name,),
-                    )
-                ]
-                if pids:
-                    return pids
-                time.sleep(0.01)
-        raise AssertionError("no session of the pool ever waited on the lock")
-
-    def close(self) -> None:
-        self.pool.close()
+    def blocked_backend(self) -> int:
+        """The pid of this pool's session that waits on a lock, once one does."""
+        (pid,) = self.cluster.wait_for_lock_waiters(1, application_name=self.name)
+        return pid
 
 
 @pytest.fixture
-def postgres(own_postgres: PostgresCluster) -> Iterator[PostgresFaults]:
-    faults = PostgresFaults(
-        own_postgres, statement_timeout_ms=STATEMENT_TIMEOUT_MS, port=own_postgres.port
-    )
+def postgres(
+    own_postgres: PostgresCluster, request: pytest.FixtureRequest
+) -> Iterator[PostgresFaults]:
+    """The API on the module's server; a test changes the options by indirect parametrisation
+    (`proxy`: through a `PostgresProxy`). Built before the test runs, so that its log lines
+    are captured (pytest captures a non-propagating logger configured before the test)."""
+    options: dict[str, Any] = dict(getattr(request, "param", {}))
+    proxy = PostgresProxy(own_postgres.port) if options.pop("proxy", False) else None
+    faults = PostgresFaults(own_postgres, port=None if proxy is None else proxy.port, **options)
+    faults.proxy = proxy
     yield faults
-    faults.close()
+    faults.pool.close()
+    if proxy is not None:
+        proxy.close()
 
 
 def item_of(client: FlaskClient, key: str) -> tuple[object, int]:
@@ -383,10 +373,11 @@ def wait_until_ready(client: FlaskClient) -> None:
 def test_postgres_down_is_503_logged_once_then_recovers(
     postgres: PostgresFaults, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = postgres.client
+    faults = postgres
+    client = faults.client
     assert client.put("/v1/key/k", json={"value": "before"}).status_code == 201
 
-    postgres.cluster.stop()
+    faults.cluster.stop()
     try:
         caplog.clear()
         caplog.set_level(logging.INFO)
@@ -401,7 +392,7 @@ def test_postgres_down_is_503_logged_once_then_recovers(
         assert_unavailable(client.put("/v1/key/k", json={"value": "during"}))
         assert_unavailable(client.get("/readyz"))
     finally:
-        postgres.cluster.start()
+        faults.cluster.start()
 
     wait_until_ready(client)
     assert item_of(client, "k") == ("before", 1)  # the refused write left no trace
@@ -413,10 +404,10 @@ def test_a_postgres_restart_costs_no_request(
 ) -> None:
     """Pooled connections the restart closed are found closed before anything is sent on
     them, and replaced: the requests after it succeed at once."""
-    client = postgres.client
+    faults = postgres
+    client = faults.client
     assert client.put("/v1/key/k", json={"value": 1}).status_code == 201
-    assert client.get("/v1/key/k").status_code == 200  # both connections have been used
-    postgres.cluster.restart()
+    faults.cluster.restart()
     caplog.clear()
     caplog.set_level(logging.INFO)
     assert item_of(client, "k") == (1, 1)
@@ -428,21 +419,18 @@ def test_a_postgres_restart_costs_no_request(
 def test_a_killed_backend_is_503_and_its_write_is_not_applied(
     postgres: PostgresFaults, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = postgres.client
+    faults = postgres
+    client = faults.client
     assert client.put("/v1/key/k", json={"value": 0}).status_code == 201
-    holder = postgres.hold_row("k")
-    with ThreadPoolExecutor(max_workers=1) as threads:
+    with faults.holding("k"), ThreadPoolExecutor(max_workers=1) as threads:
         caplog.clear()
         caplog.set_level(logging.INFO)
         blocked = threads.submit(
             client.put, "/v1/key/k", json={"value": 1}, headers={"If-Match": '"1"'}
         )
-        (pid,) = postgres.waiting_backends()
-        with postgres.cluster.admin() as conn:
-            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with faults.cluster.admin() as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (faults.blocked_backend(),))
         response = blocked.result(timeout=DEADLINE_S)
-    holder.execute("COMMIT")  # type: ignore[attr-defined]
-    holder.close()  # type: ignore[attr-defined]
     assert_unavailable(response)
     lines = failure_lines(caplog)
     assert len(lines) == 1, lines
@@ -454,76 +442,60 @@ def test_a_killed_backend_is_503_and_its_write_is_not_applied(
     assert item_of(client, "k") == (1, 2)
 
 
+@pytest.mark.parametrize("postgres", [{"statement_timeout_ms": 200}], indirect=True)
 def test_a_statement_timeout_is_503_busy_and_changes_nothing(
-    own_postgres: PostgresCluster, caplog: pytest.LogCaptureFixture
+    postgres: PostgresFaults, caplog: pytest.LogCaptureFixture
 ) -> None:
-    faults = PostgresFaults(own_postgres, statement_timeout_ms=200, port=own_postgres.port)
-    try:
-        client = faults.client
-        assert client.put("/v1/key/k", json={"value": 0}).status_code == 201
-        holder = faults.hold_row("k")
+    faults = postgres
+    client = faults.client
+    assert client.put("/v1/key/k", json={"value": 0}).status_code == 201
+    with faults.holding("k"):
         caplog.clear()
         caplog.set_level(logging.INFO)
         response = client.put("/v1/key/k", json={"value": 1})
-        assert_unavailable(response)
-        assert response.headers["Retry-After"] == "1"
-        lines = failure_lines(caplog)
-        assert len(lines) == 1, lines
-        assert "statement timeout" in lines[0]
-        holder.execute("COMMIT")  # type: ignore[attr-defined]
-        holder.close()  # type: ignore[attr-defined]
-        assert item_of(client, "k") == (0, 1)
-        assert client.put("/v1/key/k", json={"value": 1}).get_json()["version"] == 2
-    finally:
-        faults.close()
+    assert_unavailable(response)
+    assert response.headers["Retry-After"] == "1"
+    lines = failure_lines(caplog)
+    assert len(lines) == 1, lines
+    assert "statement timeout" in lines[0]
+    assert item_of(client, "k") == (0, 1)
+    assert client.put("/v1/key/k", json={"value": 1}).get_json()["version"] == 2
 
 
+@pytest.mark.parametrize("postgres", [{"size": 1}], indirect=True)
 def test_an_exhausted_pool_is_503_busy_then_serves_again(
-    own_postgres: PostgresCluster, caplog: pytest.LogCaptureFixture
+    postgres: PostgresFaults, caplog: pytest.LogCaptureFixture
 ) -> None:
-    faults = PostgresFaults(
-        own_postgres, size=1, statement_timeout_ms=STATEMENT_TIMEOUT_MS, port=own_postgres.port
-    )
-    try:
-        client = faults.client
-        assert client.put("/v1/key/k", json={"value": 0}).status_code == 201
-        holder = faults.hold_row("k")
-        with ThreadPoolExecutor(max_workers=1) as threads:
+    faults = postgres
+    client = faults.client
+    assert client.put("/v1/key/k", json={"value": 0}).status_code == 201
+    with ThreadPoolExecutor(max_workers=1) as threads:
+        with faults.holding("k"):
             blocked = threads.submit(client.put, "/v1/key/k", json={"value": 1})
-            faults.waiting_backends()  # the pool's only connection waits on the lock
+            faults.blocked_backend()  # the pool's only connection waits on the lock
             caplog.clear()
             caplog.set_level(logging.INFO)
             response = client.get("/v1/key/other")
-            assert_unavailable(response)
-            assert response.headers["Retry-After"] == "1"
-            lines = failure_lines(caplog)
-            assert len(lines) == 1, lines
-            assert "pool exhausted" in lines[0]
-            holder.execute("COMMIT")  # type: ignore[attr-defined]
-            holder.close()  # type: ignore[attr-defined]
-            assert blocked.result(timeout=DEADLINE_S).status_code == 200
-        assert item_of(client, "k") == (1, 2)
-    finally:
-        faults.close()
+        assert blocked.result(timeout=DEADLINE_S).status_code == 200
+    assert_unavailable(response)
+    assert response.headers["Retry-After"] == "1"
+    lines = failure_lines(caplog)
+    assert len(lines) == 1, lines
+    assert "pool exhausted" in lines[0]
+    assert item_of(client, "k") == (1, 2)
 
 
-def test_a_lost_answer_never_double_applies_a_postgres_write(own_postgres: PostgresCluster) -> None:
+@pytest.mark.parametrize("postgres", [{"size": 1, "proxy": True}], indirect=True)
+def test_a_lost_answer_never_double_applies_a_postgres_write(postgres: PostgresFaults) -> None:
     """The server commits the write, its answer is lost: the client hears 503, and its retry
     is refused by its own precondition, because the first attempt had landed."""
-    proxy = PostgresProxy(own_postgres.port)
-    faults = PostgresFaults(
-        own_postgres, size=1, statement_timeout_ms=STATEMENT_TIMEOUT_MS, port=proxy.port
-    )
-    try:
-        client = faults.client
-        assert client.put("/v1/key/k", json={"value": 0}).status_code == 201
-        proxy.set_mode("lose_response")
-        assert_unavailable(client.put("/v1/key/k", json={"value": 1}, headers={"If-Match": '"1"'}))
-        assert proxy.seen["lose_response"] == 1
-        proxy.set_mode("pass")
-        retry = client.put("/v1/key/k", json={"value": 1}, headers={"If-Match": '"1"'})
-        assert retry.status_code == 412
-        assert item_of(client, "k") == (1, 2)
-    finally:
-        faults.close()
-        proxy.close()
+    client, proxy = postgres.client, postgres.proxy
+    assert proxy is not None
+    assert client.put("/v1/key/k", json={"value": 0}).status_code == 201
+    proxy.set_mode("lose_response")
+    assert_unavailable(client.put("/v1/key/k", json={"value": 1}, headers={"If-Match": '"1"'}))
+    assert proxy.seen["lose_response"] == 1
+    proxy.set_mode("pass")
+    retry = client.put("/v1/key/k", json={"value": 1}, headers={"If-Match": '"1"'})
+    assert retry.status_code == 412
+    assert item_of(client, "k") == (1, 2)

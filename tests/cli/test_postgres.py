@@ -8,18 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends import selected_backends
 from tests.dynamodb_servers import closed_port
-from tests.postgres_servers import PostgresCluster, service_environment, unique_table
+from tests.postgres_servers import (
+    PostgresCluster,
+    service_environment,
+    shared_server,
+    unique_table,
+)
 from tests.processes import kvstore_env
 
 
 @pytest.fixture
 def cluster(request: pytest.FixtureRequest) -> PostgresCluster:
-    if "postgres" not in selected_backends():
-        pytest.skip("backend postgres is not in KVSTORE_TEST_BACKENDS")
-    server: PostgresCluster = request.getfixturevalue("postgres_server")
-    return server
+    return shared_server(request)
 
 
 def kvstore(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

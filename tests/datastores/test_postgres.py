@@ -5,7 +5,6 @@ transactions that hold every key (absent ones too) until they commit, and its se
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,19 +21,16 @@ from kvstore.datastores.postgres.pool import Connection, Pool, conninfo
 from kvstore.datastores.postgres.schema import quoted
 from kvstore.errors import RETRY_AFTER_S, outage_detail
 from kvstore.settings import Settings, SettingsError
-from tests.backends import BUILDERS, FakeClock, selected_backends
-from tests.postgres_servers import PostgresCluster, drop_table, unique_table
+from tests.backends import BUILDERS, FakeClock
+from tests.postgres_servers import PostgresCluster, drop_table, shared_server, unique_table
 
-#: How long a test waits for a session to reach a lock before it fails.
+#: How long a test waits for a blocked call to finish once its lock is released.
 LOCK_WAIT_S = 10
 
 
 @pytest.fixture
 def cluster(request: pytest.FixtureRequest) -> PostgresCluster:
-    if "postgres" not in selected_backends():
-        pytest.skip("backend postgres is not in KVSTORE_TEST_BACKENDS")
-    server: PostgresCluster = request.getfixturevalue("postgres_server")
-    return server
+    return shared_server(request)
 
 
 @pytest.fixture
@@ -62,19 +58,6 @@ def fresh_table(cluster: PostgresCluster, admin: Connection) -> Iterator[str]:
 
 def rows(admin: Connection, table: str) -> list[tuple[Any, ...]]:
     return admin.execute(f"SELECT key, value, version FROM {quoted(table)} ORDER BY key").fetchall()
-
-
-def wait_for_lock_waiters(admin: Connection, count: int) -> None:
-    """Until `count` sessions wait on a lock: the moment a test has arranged, not a guess."""
-    deadline = time.monotonic() + LOCK_WAIT_S
-    while time.monotonic() < deadline:
-        (waiting,) = admin.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        ).fetchone() or (0,)
-        if waiting >= count:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{count} sessions never waited on a lock")
 
 
 # -- schema ----------------------------------------------------------------------------------
@@ -250,7 +233,7 @@ def test_writes_sweep_now_and_then(
 
 
 def test_a_transaction_holds_an_absent_key_until_it_commits(
-    store: PostgresDatastore, admin: Connection
+    cluster: PostgresCluster, store: PostgresDatastore, admin: Connection
 ) -> None:
     """While a transaction waits for one of its keys, a key it found absent is claimed: no one
     sees it, and a create of it waits, then finds the transaction's item."""
@@ -262,11 +245,11 @@ def test_a_transaction_holds_an_absent_key_until_it_commits(
             store.transact,
             [Put("absent", "txn", condition=ABSENT), Put("held", 1, condition=at_version(1))],
         )
-        wait_for_lock_waiters(admin, 1)  # the transaction: claimed "absent", waits for "held"
+        cluster.wait_for_lock_waiters(1)  # the transaction: claimed "absent", waits for "held"
         assert store.get("absent") is None
         assert [item.key for item in store.list().items] == ["held"]
         create = threads.submit(store.put, "absent", "rival", condition=ABSENT)
-        wait_for_lock_waiters(admin, 2)  # the create waits for the transaction's claim
+        cluster.wait_for_lock_waiters(2)  # the create waits for the transaction's claim
         admin.execute("COMMIT")
         results = txn.result(timeout=LOCK_WAIT_S)
         with pytest.raises(PreconditionFailed):
