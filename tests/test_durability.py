@@ -49,12 +49,14 @@ def integrity(path: Path) -> str:
 
 
 class Writers:
-    """Threads that PUT distinct keys, each until its first write that is not acknowledged."""
+    """Threads that PUT distinct keys, each until its first write that is not acknowledged
+    (or until told to stop)."""
 
     def __init__(self, base: str) -> None:
         self.acknowledged: dict[str, int] = {}
         self._lock = threading.Lock()
         self.enough = threading.Event()
+        self.stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._write, args=(base, index), daemon=True)
             for index in range(WRITERS)
@@ -65,6 +67,8 @@ class Writers:
     def _write(self, base: str, index: int) -> None:
         with requests.Session() as http:
             for n in range(10_000):
+                if self.stopping.is_set():
+                    return
                 key = f"w{index}/{n}"
                 try:
                     response = http.put(f"{base}/v1/key/{key}", json={"value": n}, timeout=10)
@@ -81,6 +85,7 @@ class Writers:
         assert self.enough.wait(DEADLINE_S), "the load never got going"
 
     def join(self) -> dict[str, int]:
+        self.stopping.set()
         deadline = time.monotonic() + DEADLINE_S
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -150,11 +155,11 @@ def test_acknowledged_writes_survive_an_immediate_postgres_stop(
     with kvstore_server(env, cwd=tmp_path, args=SERVE) as (base, _):
         writers = Writers(base)
         writers.wait_for_load()
-        durable_postgres.stop("immediate")  # every PostgreSQL process killed at once
         try:
-            survivors = writers.join()  # each writer stops at its first 503
+            durable_postgres.stop("immediate")  # every PostgreSQL process killed at once
         finally:
-            durable_postgres.start()  # crash recovery from the WAL
+            durable_postgres.start()  # crash recovery from the WAL, under the running load
+        survivors = writers.join()
         deadline = time.monotonic() + DEADLINE_S
         while requests.get(f"{base}/readyz", timeout=10).status_code != 200:
             assert time.monotonic() < deadline, "the service never recovered"
