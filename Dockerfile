@@ -1,6 +1,7 @@
 # The kvstore service as a container: the pinned runtime requirements (requirements/base.txt,
 # compiled from pyproject.toml), the package, and `kvstore serve` (granian).
-# docker-compose.yml runs it beside DynamoDB Local; any KVSTORE_* variable configures it.
+# docker-compose.yml runs it beside DynamoDB Local, and beside PostgreSQL (its postgres profile;
+# base.txt holds the postgres extra); any KVSTORE_* variable configures it.
 # tests/test_install.py runs these RUN steps in a fresh virtual environment, then the CMD.
 FROM python:3.13-slim
 

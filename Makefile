@@ -16,7 +16,7 @@ STAMP  := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install requirements python run test docs pytest-debian13 lint typecheck pytest spec bench clean browser lambda-venv lambda-package dynalite compose ui-screenshot
+.PHONY: install requirements python run test docs pytest-debian13 lint typecheck pytest spec bench clean browser lambda-venv lambda-package dynalite compose ui-screenshot postgres
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "kvstore needs python3.13, python3.12 or python3.11 on PATH, or make PYTHON=..." >&2; exit 1; }
@@ -34,12 +34,13 @@ python:
 	@echo $(PYTHON)
 
 # The pins, compiled from pyproject.toml's dependencies and groups (never edited by hand): the
-# runtime (the container image installs these), the test tools, and the Lambda package's.
+# runtime with the postgres extra (the container image installs these), the test tools, and
+# the Lambda package's (no extra: no database driver in the zip).
 COMPILE := $(UV) pip compile --quiet --universal --python-version 3.11 pyproject.toml \
 	--custom-compile-command "make requirements"
 
 requirements: $(BIN)/python
-	$(COMPILE) -o requirements/base.txt
+	$(COMPILE) --extra postgres -o requirements/base.txt
 	$(COMPILE) --group dev -c requirements/base.txt -o requirements/dev.txt
 	$(UV) pip compile --quiet pyproject.toml --group lambda -c requirements/dev.txt \
 		--python-version 3.13 --python-platform x86_64-manylinux2014 \
@@ -88,7 +89,20 @@ compose:
 		echo "docker-compose is missing and cannot be installed here: its test will skip"; \
 	fi
 
-pytest: install browser dynalite compose
+# Debian's PostgreSQL server programs (initdb, pg_ctl, postgres) for the tests and the benchmark,
+# which run their own servers in temporary folders (tests/postgres_servers.py); installed only
+# when missing, as for chromium. Debian keeps them in /usr/lib/postgresql/<version>/bin.
+postgres:
+	@if command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's postgresql for the PostgreSQL datastore's tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
+	else \
+		echo "PostgreSQL is missing and cannot be installed here: its tests will skip"; \
+	fi
+
+pytest: install browser dynalite compose postgres
 	$(BIN)/python -m pytest
 
 # The suite again on Debian 13's Python 3.13, in a root scripts/debian13 builds and caches

@@ -1,7 +1,8 @@
 """`python -m bench`: the whole benchmark, printed as tables (see README, Performance).
 
 Sections, each skippable: the per-datastore table (production server, every request kind,
-ratios to its /healthz floor), the server comparison (gunicorn sync / gthread / granian on
+ratios to its /healthz floor; DynamoDB on moto's server, PostgreSQL on a server of its own),
+the server comparison (gunicorn sync / gthread / granian on
 the same app), the DynamoDB latency check against moto's own GetItem, and the memory soak.
 """
 
@@ -12,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import dynamo, report, suite, wrk
+from bench import dynamo, postgres, report, suite, wrk
 from bench.servers import CANDIDATES, MEMORY_CANDIDATES
 
 
@@ -22,8 +23,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument(
         "--datastores",
-        default="memory,sqlite,dynamodb",
-        help="comma-separated (dynamodb only when its backend exists)",
+        default="memory,sqlite,dynamodb,postgres",
+        help="comma-separated (dynamodb and postgres only when their servers can run here)",
     )
     parser.add_argument("--skip", default="", help="comma-separated: table,servers,soak")
     parser.add_argument("--soak-requests", type=int, default=100_000)
@@ -77,6 +78,13 @@ def run_table(datastores: str, options: suite.Options) -> None:
                 " (target <= +1 ms)",
                 flush=True,
             )
+        elif name == "postgres":
+            why = postgres.available()
+            if why is not None:
+                print(f"postgres: skipped ({why})", flush=True)
+                continue
+            with postgres.server() as env:
+                rows += suite.datastore_table(name, options, env)
         else:
             rows += suite.datastore_table(name, options)
     print("\n" + "\n".join(report.datastore_rows(rows)), flush=True)

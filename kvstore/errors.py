@@ -57,8 +57,15 @@ REMEDIES: dict[Outage, str] = {
 
 def outage_detail(exc: DatastoreUnavailable) -> str:
     """The outage's message with its remedy, as the 503 and the CLI print it."""
-    remedy = REMEDIES.get(exc.reason)
+    remedy = exc.remedy or REMEDIES.get(exc.reason)
     return f"{exc}; {remedy}" if remedy else str(exc)
+
+
+def outage_report(exc: DatastoreUnavailable) -> str:
+    """What an operator reads (the log line, `kvstore serve`'s refusal): the detail and, when
+    the backend has one, its diagnosis, which clients never see."""
+    detail = outage_detail(exc)
+    return f"{detail} ({exc.diagnosis})" if exc.diagnosis else detail
 
 
 TYPE_PREFIX = "urn:kvstore:problem:"
@@ -144,7 +151,7 @@ def problem_from_exception(exc: BaseException) -> Problem:
             **_optional(patch_index=exc.patch_index),
         )
     if isinstance(exc, DatastoreUnavailable):
-        log.warning("datastore unavailable: %s", exc)
+        log.warning("datastore unavailable: %s", outage_report(exc))
         retry_after = RETRY_AFTER_S[exc.reason] if exc.retry_after is None else exc.retry_after
         return Problem(
             503,

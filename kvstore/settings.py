@@ -8,6 +8,7 @@ and stop without a traceback.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -16,7 +17,7 @@ from typing import Any, NoReturn
 
 from kvstore.grants import Grant, GrantError, parse_grants
 
-DATASTORES = ("memory", "sqlite", "dynamodb")
+DATASTORES = ("memory", "sqlite", "dynamodb", "postgres")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Environment variable names, in one place.
@@ -25,10 +26,23 @@ ENV_SQLITE_PATH = "KVSTORE_SQLITE_PATH"
 ENV_DYNAMODB_TABLE = "KVSTORE_DYNAMODB_TABLE"
 ENV_DYNAMODB_ENDPOINT = "KVSTORE_DYNAMODB_ENDPOINT"
 ENV_DYNAMODB_CREATE_TABLE = "KVSTORE_DYNAMODB_CREATE_TABLE"
+ENV_POSTGRES_DSN = "KVSTORE_POSTGRES_DSN"
+ENV_POSTGRES_TABLE = "KVSTORE_POSTGRES_TABLE"
+ENV_POSTGRES_CREATE_TABLE = "KVSTORE_POSTGRES_CREATE_TABLE"
+ENV_POSTGRES_POOL_SIZE = "KVSTORE_POSTGRES_POOL_SIZE"
+ENV_POSTGRES_STATEMENT_TIMEOUT_MS = "KVSTORE_POSTGRES_STATEMENT_TIMEOUT_MS"
 ENV_MAX_VALUE_BYTES = "KVSTORE_MAX_VALUE_BYTES"
 ENV_API_KEYS = "KVSTORE_API_KEYS"
 ENV_API_KEYS_FILE = "KVSTORE_API_KEYS_FILE"
 ENV_LOG_LEVEL = "KVSTORE_LOG_LEVEL"
+
+
+#: The PostgreSQL table: a plain lower-case identifier (no quoting needed anywhere), short
+#: enough that the names derived from it (its index) stay within PostgreSQL's 63 bytes.
+POSTGRES_TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,47}")
+#: Connections per process: the server's request threads (4 by default) plus the batch
+#: executor's 16 workers (kvstore.resources), the most datastore calls one process makes at once.
+DEFAULT_POSTGRES_POOL_SIZE = 20
 
 
 class SettingsError(ValueError):
@@ -43,6 +57,11 @@ class Settings:
     dynamodb_endpoint: str | None = None
     dynamodb_create_table: bool = False
     aws_region: str = "us-east-1"
+    postgres_dsn: str | None = field(default=None, repr=False)  # may hold a password
+    postgres_table: str = "kvstore"
+    postgres_create_table: bool = False
+    postgres_pool_size: int = DEFAULT_POSTGRES_POOL_SIZE
+    postgres_statement_timeout_ms: int = 5000
     max_value_bytes: int = 262_144
     api_keys: tuple[Grant, ...] = field(default=(), repr=False)  # digests only, never printed
     log_level: str = "INFO"
@@ -60,6 +79,22 @@ class Settings:
             raise SettingsError(f"{ENV_DYNAMODB_TABLE} must not be empty")
         if not self.sqlite_path:
             raise SettingsError(f"{ENV_SQLITE_PATH} must not be empty")
+        if self.datastore == "postgres" and not self.postgres_dsn:
+            raise SettingsError(
+                f"{ENV_POSTGRES_DSN} must be set for {ENV_DATASTORE}=postgres"
+                " (e.g. postgresql://kvstore:secret@db.internal:5432/kvstore)"
+            )
+        if not POSTGRES_TABLE_NAME.fullmatch(self.postgres_table):
+            raise SettingsError(
+                f"{ENV_POSTGRES_TABLE}={self.postgres_table!r} must be 1-48 of a-z, 0-9 and _,"
+                " not starting with a digit"
+            )
+        if self.postgres_table == "kvstore_schema":
+            raise SettingsError(f"{ENV_POSTGRES_TABLE} must not be kvstore_schema (reserved)")
+        if not 1 <= self.postgres_pool_size <= 1000:
+            raise SettingsError(f"{ENV_POSTGRES_POOL_SIZE} must be between 1 and 1000")
+        if not 1 <= self.postgres_statement_timeout_ms <= 600_000:
+            raise SettingsError(f"{ENV_POSTGRES_STATEMENT_TIMEOUT_MS} must be between 1 and 600000")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -75,6 +110,18 @@ class Settings:
             values["dynamodb_endpoint"] = env[ENV_DYNAMODB_ENDPOINT].strip()
         if ENV_DYNAMODB_CREATE_TABLE in env:
             values["dynamodb_create_table"] = _boolean(ENV_DYNAMODB_CREATE_TABLE, env)
+        if env.get(ENV_POSTGRES_DSN):
+            values["postgres_dsn"] = env[ENV_POSTGRES_DSN].strip()
+        if ENV_POSTGRES_TABLE in env:
+            values["postgres_table"] = env[ENV_POSTGRES_TABLE].strip()
+        if ENV_POSTGRES_CREATE_TABLE in env:
+            values["postgres_create_table"] = _boolean(ENV_POSTGRES_CREATE_TABLE, env)
+        if ENV_POSTGRES_POOL_SIZE in env:
+            values["postgres_pool_size"] = _integer(ENV_POSTGRES_POOL_SIZE, env)
+        if ENV_POSTGRES_STATEMENT_TIMEOUT_MS in env:
+            values["postgres_statement_timeout_ms"] = _integer(
+                ENV_POSTGRES_STATEMENT_TIMEOUT_MS, env
+            )
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if region:
             values["aws_region"] = region

@@ -1,9 +1,9 @@
 """The registry of datastore backends the shared suites run on.
 
 Each entry builds a fresh, empty datastore for one test. A backend that needs a server (moto,
-dynalite) asks for its session fixture through `request.getfixturevalue`, so the server starts
-only when a test of that backend runs. `KVSTORE_TEST_BACKENDS=memory,sqlite` narrows the run
-(tox uses it to give each way of running the tests its own environment).
+dynalite, PostgreSQL) asks for its session fixture through `request.getfixturevalue`, so the
+server starts only when a test of that backend runs. `KVSTORE_TEST_BACKENDS=memory,sqlite`
+narrows the run (tox uses it to give each way of running the tests its own environment).
 """
 
 from __future__ import annotations
@@ -58,11 +58,18 @@ def _dynamodb_dynalite(
     return build_store(request, "dynalite_server", clock, DynaliteDatastore)
 
 
+def _postgres(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Datastore:
+    from tests.postgres_servers import build_store
+
+    return build_store(request, clock)
+
+
 BUILDERS: dict[str, Builder] = {
     "memory": _memory,
     "sqlite": _sqlite,
     "dynamodb-moto": _dynamodb_moto,
     "dynamodb-dynalite": _dynamodb_dynalite,
+    "postgres": _postgres,
 }
 
 

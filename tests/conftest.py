@@ -18,6 +18,11 @@ from tests.dynamodb_servers import (  # noqa: F401 (fixtures)
     dynalite_server,
     moto_server,
 )
+from tests.postgres_servers import (  # noqa: F401 (fixtures)
+    postgres_pool,
+    postgres_server,
+    postgres_tables,
+)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 There is no Docker engine here, but Debian's docker-compose validates and resolves a compose
 file without one (`make compose` installs it when missing). The resolved file is then checked
 for what makes the stack work: the app reaches the DynamoDB service by its name, with settings
-that `Settings` accepts.
+that `Settings` accepts, and the `postgres` profile's two instances share one PostgreSQL.
 """
 
 from __future__ import annotations
@@ -78,6 +78,39 @@ def test_the_app_reaches_dynamodb_local_by_service_name(resolved: dict[str, Any]
     assert app["environment"]["AWS_ACCESS_KEY_ID"]
     assert app["environment"]["AWS_SECRET_ACCESS_KEY"]
     assert endpoint.hostname in app["depends_on"]
+
+
+def test_the_postgres_profile_runs_two_instances_on_one_database(
+    resolved: dict[str, Any],
+) -> None:
+    services = resolved["services"]
+    instances = ["kvstore-postgres", "kvstore-postgres-2"]
+    dsns = set()
+    for name in instances:
+        app = services[name]
+        assert app["profiles"] == ["postgres"]
+        assert app["image"] == services["kvstore"]["image"]  # the same image, psycopg included
+        settings = Settings.from_env(app["environment"])
+        assert settings.datastore == "postgres"
+        assert settings.postgres_create_table is True
+        assert settings.postgres_dsn is not None
+        dsn = urlsplit(settings.postgres_dsn)
+        assert dsn.hostname in app["depends_on"]
+        dsns.add(settings.postgres_dsn)
+    (shared,) = dsns
+    dsn = urlsplit(shared)
+    database = services[dsn.hostname or ""]
+    assert database["profiles"] == ["postgres"]
+    assert database["image"].startswith("postgres:")
+    assert "latest" not in database["image"]
+    assert dsn.port == 5432
+    assert database["environment"]["POSTGRES_USER"] == dsn.username
+    assert database["environment"]["POSTGRES_PASSWORD"] == dsn.password
+    assert database["environment"]["POSTGRES_DB"] == dsn.path.lstrip("/")
+    assert [services[name]["ports"] for name in instances] == [
+        ["127.0.0.1:5001:5000/tcp"],
+        ["127.0.0.1:5002:5000/tcp"],
+    ]
 
 
 def test_the_app_is_built_from_the_dockerfile_and_published(resolved: dict[str, Any]) -> None:

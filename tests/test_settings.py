@@ -66,6 +66,41 @@ def test_bad_setting_names_the_variable(env: dict[str, str], variable: str) -> N
         Settings.from_env(env)
 
 
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"KVSTORE_DATASTORE": "postgres"}, "KVSTORE_POSTGRES_DSN"),
+        ({"KVSTORE_POSTGRES_TABLE": "Kv"}, "KVSTORE_POSTGRES_TABLE"),
+        ({"KVSTORE_POSTGRES_TABLE": "kvstore_schema"}, "KVSTORE_POSTGRES_TABLE"),
+        ({"KVSTORE_POSTGRES_TABLE": "1kv"}, "KVSTORE_POSTGRES_TABLE"),
+        ({"KVSTORE_POSTGRES_POOL_SIZE": "0"}, "KVSTORE_POSTGRES_POOL_SIZE"),
+        ({"KVSTORE_POSTGRES_POOL_SIZE": "many"}, "KVSTORE_POSTGRES_POOL_SIZE"),
+        ({"KVSTORE_POSTGRES_STATEMENT_TIMEOUT_MS": "0"}, "KVSTORE_POSTGRES_STATEMENT_TIMEOUT_MS"),
+        ({"KVSTORE_POSTGRES_CREATE_TABLE": "perhaps"}, "KVSTORE_POSTGRES_CREATE_TABLE"),
+    ],
+)
+def test_a_bad_postgres_setting_names_its_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env(env)
+
+
+def test_postgres_settings_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "KVSTORE_DATASTORE": "postgres",
+            "KVSTORE_POSTGRES_DSN": "postgresql://kvstore:secret@db/kvstore",
+            "KVSTORE_POSTGRES_TABLE": "kv_prod",
+            "KVSTORE_POSTGRES_CREATE_TABLE": "true",
+            "KVSTORE_POSTGRES_POOL_SIZE": "36",
+            "KVSTORE_POSTGRES_STATEMENT_TIMEOUT_MS": "2500",
+        }
+    )
+    assert settings.postgres_dsn == "postgresql://kvstore:secret@db/kvstore"
+    assert (settings.postgres_table, settings.postgres_create_table) == ("kv_prod", True)
+    assert (settings.postgres_pool_size, settings.postgres_statement_timeout_ms) == (36, 2500)
+    assert "secret" not in repr(settings)
+
+
 def _serve(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KVSTORE_")}
     full_env.update(env)
@@ -125,5 +160,5 @@ def test_wsgi_import_with_bad_setting_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "kvstore: configuration error: KVSTORE_DATASTORE='nosuch' is not one of "
-        "memory, sqlite, dynamodb"
+        "memory, sqlite, dynamodb, postgres"
     ]

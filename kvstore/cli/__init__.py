@@ -18,6 +18,7 @@ COMMANDS = {
     "serve": "kvstore.cli.serve",
     "spec": "kvstore.cli.spec",
     "dynamodb": "kvstore.cli.dynamodb",
+    "postgres": "kvstore.cli.postgres",
     "demo": "kvstore.cli.demo",
     "get": "kvstore.cli.keys",
     "put": "kvstore.cli.keys",

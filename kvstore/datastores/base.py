@@ -703,10 +703,15 @@ class Datastore(ABC):
     @staticmethod
     def next_item(write: EncodedWrite, current: Item | None, now: float) -> Item:
         """The item a successful write stores: version 1 on create, +1 on replace."""
+        return Datastore.stored_item(write, 1 if current is None else current.version + 1, now)
+
+    @staticmethod
+    def stored_item(write: EncodedWrite, version: int, now: float) -> Item:
+        """The item `write` stored at `version`, for a backend whose store chose the version."""
         return Item(
             key=write.key,
             value=decode_value(write.value_json),
-            version=1 if current is None else current.version + 1,
+            version=version,
             updated_at=rfc3339(now),
             expires_at=write.expires_at,
         )

@@ -93,11 +93,24 @@ class TransactionFailed(DatastoreError):
 class DatastoreUnavailable(DatastoreError):
     """The backend cannot serve requests now: unreachable, throttling past its retries,
     locked, or missing its table. `reason` names which; `retry_after` is for a backend that
-    knows when it will be back, and otherwise the edge decides by `reason`."""
+    knows when it will be back, and otherwise the edge decides by `reason`.
+
+    The message is what a client may read (the 503's detail). `remedy` is what an operator can
+    do, when the backend knows better than the edge's advice for `reason`; `diagnosis` is the
+    driver's own words (hosts, ports, user names): logged and printed at start-up, never sent.
+    """
 
     def __init__(
-        self, message: str, *, reason: Outage = "unreachable", retry_after: int | None = None
+        self,
+        message: str,
+        *,
+        reason: Outage = "unreachable",
+        retry_after: int | None = None,
+        remedy: str | None = None,
+        diagnosis: str | None = None,
     ) -> None:
         super().__init__(message)
         self.reason: Outage = reason
         self.retry_after = retry_after
+        self.remedy = remedy
+        self.diagnosis = diagnosis

@@ -1,6 +1,7 @@
 """Datastore name -> class; heavy backends are imported only when chosen.
 
-A user of the memory or SQLite store never imports boto3 (Lambda cold start, local runs).
+A user of the memory or SQLite store never imports boto3 (Lambda cold start, local runs), and
+only a user of the PostgreSQL store imports psycopg (an extra: `kvstore[postgres]`).
 """
 
 from __future__ import annotations
@@ -51,10 +52,35 @@ def _dynamodb(settings: Settings, *, client: Any = None, **kwargs: Any) -> Datas
         raise
 
 
+def _postgres(settings: Settings, *, pool: Any = None, **kwargs: Any) -> Datastore:
+    """The store on its table, created or migrated first when the settings ask for it; the
+    pool is the store's to close unless one was passed in."""
+    from kvstore.datastores.postgres import PostgresDatastore, build_pool, create_table
+
+    if settings.postgres_create_table and settings.postgres_dsn:
+        log.info("%s", create_table(settings.postgres_dsn, settings.postgres_table).summary())
+    owns_pool = pool is None
+    if pool is None:
+        pool = build_pool(settings)
+    try:
+        return PostgresDatastore(
+            pool,
+            settings.postgres_table,
+            max_value_bytes=settings.max_value_bytes,
+            owns_pool=owns_pool,
+            **kwargs,
+        )
+    except BaseException:
+        if owns_pool:
+            pool.close()
+        raise
+
+
 BUILDERS: dict[str, Callable[..., Datastore]] = {
     "memory": _memory,
     "sqlite": _sqlite,
     "dynamodb": _dynamodb,
+    "postgres": _postgres,
 }
 
 

@@ -6,13 +6,18 @@ body schema), and, when it is a 4xx, be `application/problem+json`. Bounded: a f
 of examples per operation, no deadline, derandomised so the run is deterministic.
 
 The app runs with an API key configured and the fuzzer sends it, so Schemathesis' own
-`ignored_auth` check also proves that a request without it is refused.
+`ignored_auth` check also proves that a request without it is refused. It runs on the memory
+store, the fast reference, and on PostgreSQL, where every generated key, prefix and value also
+crosses a real server's wire protocol, encoding and collation (each when selected).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
@@ -23,20 +28,35 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from kvstore.app import create_app
+from kvstore.datastores.base import Datastore
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.errors import PROBLEM_JSON
 from kvstore.settings import Settings, parse_api_keys
+from tests.backends import BUILDERS, FakeClock, selected_backends
 
 TOKEN = "fuzz-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+#: A small value limit, so that the fuzzer also reaches 413.
+MAX_VALUE_BYTES = 4096
+FUZZED_BACKENDS = [name for name in ("memory", "postgres") if name in selected_backends()]
 
 
-def build_app() -> Flask:
-    # A small value limit so the fuzzer also reaches 413; the memory store, so the run is fast.
+def build_app(store: Datastore) -> Flask:
     return create_app(
-        Settings(datastore="memory", max_value_bytes=4096, api_keys=parse_api_keys(TOKEN)),
-        datastore=MemoryDatastore(max_value_bytes=4096),
+        Settings(
+            datastore="memory", max_value_bytes=MAX_VALUE_BYTES, api_keys=parse_api_keys(TOKEN)
+        ),
+        datastore=store,
     )
+
+
+@pytest.fixture(params=FUZZED_BACKENDS)
+def fuzzed_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    """The app on one backend's datastore: each generated request runs on each backend."""
+    store = BUILDERS[request.param](request, tmp_path, FakeClock())
+    store.max_value_bytes = MAX_VALUE_BYTES
+    yield build_app(store)
+    store.close()
 
 
 @schemathesis.check
@@ -85,7 +105,10 @@ EXCLUDED_CHECKS = [
     content_type_conformance,
 ]
 
-schema = schemathesis.openapi.from_wsgi("/v1/swagger.json", build_app())
+#: The operations, from the spec as the app serves it (the same on every backend).
+schema = schemathesis.openapi.from_wsgi(
+    "/v1/swagger.json", build_app(MemoryDatastore(max_value_bytes=MAX_VALUE_BYTES))
+)
 
 
 @schema.parametrize()
@@ -96,5 +119,5 @@ schema = schemathesis.openapi.from_wsgi("/v1/swagger.json", build_app())
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_api_conforms_to_its_spec(case: schemathesis.Case[Any]) -> None:
-    case.call_and_validate(headers=AUTH, excluded_checks=EXCLUDED_CHECKS)
+def test_api_conforms_to_its_spec(case: schemathesis.Case[Any], fuzzed_app: Flask) -> None:
+    case.call_and_validate(app=fuzzed_app, headers=AUTH, excluded_checks=EXCLUDED_CHECKS)

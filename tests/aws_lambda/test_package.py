@@ -57,7 +57,7 @@ FORBIDDEN_SEGMENTS = {
     "requirements",
 }
 #: Top-level entries Lambda's runtime provides, HTTP servers Lambda does without, and what
-#: only builds the zip.
+#: only builds the zip (nor, below, the PostgreSQL driver of the `postgres` extra).
 FORBIDDEN_TOP = {
     "boto3",
     "botocore",
@@ -137,6 +137,7 @@ def test_zip_holds_no_excluded_paths(package: Path) -> None:
         assert not FORBIDDEN_SEGMENTS & set(parts[:-1]), name
         assert parts[0] not in FORBIDDEN_TOP, name
         assert not parts[0].startswith(("boto3-", "botocore-")), name
+        assert not parts[0].startswith("psycopg"), name  # the postgres extra is not deployed
         assert not name.endswith((".sqlite3", ".map")), name
     assert set(names) >= REQUIRED
 

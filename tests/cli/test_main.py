@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -19,9 +20,12 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def run_without(blocked: list[str], *argv: str) -> subprocess.CompletedProcess[str]:
+def run_without(
+    blocked: list[str], *argv: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", SCRIPT, ",".join(blocked), *argv],
+        env=None if env is None else {**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -54,3 +58,13 @@ def test_spec_needs_no_server() -> None:
     done = run_without(["granian", "gunicorn", "boto3"], "spec")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("basePath: /v1\n")
+
+
+@pytest.mark.parametrize("argv", [["serve"], ["postgres", "create-table"]])
+def test_postgres_without_its_extra_is_one_line_naming_it(argv: list[str]) -> None:
+    env = {"KVSTORE_DATASTORE": "postgres", "KVSTORE_POSTGRES_DSN": "postgresql://db/kvstore"}
+    done = run_without(["psycopg", "psycopg_pool"], *argv, env=env)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "KVSTORE_DATASTORE=postgres needs the 'postgres' extra" in line
+    assert "pip install 'kvstore[postgres]'" in line

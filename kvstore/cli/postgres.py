@@ -1,0 +1,66 @@
+"""`kvstore postgres create-table`: create (or migrate) the PostgreSQL table the service expects.
+
+Reads the same settings as the server (`KVSTORE_POSTGRES_DSN`, `KVSTORE_POSTGRES_TABLE`), so
+the table created is the one the server will use. Idempotent: a table already at this
+kvstore's schema version is left as it is, an older one is migrated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kvstore.datastores.errors import DatastoreError, DatastoreUnavailable
+from kvstore.errors import outage_report
+from kvstore.settings import ENV_POSTGRES_DSN, Settings, SettingsError
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "postgres",
+        help="manage the PostgreSQL table",
+        description="Manage the PostgreSQL table of KVSTORE_DATASTORE=postgres.",
+    )
+    commands = parser.add_subparsers(dest="postgres_command", metavar="COMMAND", required=True)
+    create = commands.add_parser(
+        "create-table",
+        help="create the table, or migrate it to this kvstore's schema version",
+        description=(
+            "Create the table (and the kvstore_schema registry) if missing, or migrate it to "
+            "this kvstore's schema version. Uses KVSTORE_POSTGRES_DSN and KVSTORE_POSTGRES_TABLE; "
+            "the role needs CREATE on the database's schema (owning the database is enough)."
+        ),
+        epilog=(
+            "Example: KVSTORE_POSTGRES_DSN=postgresql://kvstore@db:5432/kvstore "
+            "kvstore postgres create-table"
+        ),
+    )
+    create.add_argument(
+        "--dsn", help=f"connection string or URL (default: {ENV_POSTGRES_DSN}; prefer the variable)"
+    )
+    create.add_argument("--table", help="table name (default: KVSTORE_POSTGRES_TABLE or kvstore)")
+    create.set_defaults(func=run_create_table)
+
+
+def run_create_table(args: argparse.Namespace) -> int:
+    overrides = {
+        name: value
+        for name, value in (("postgres_dsn", args.dsn), ("postgres_table", args.table))
+        if value
+    }
+    try:
+        settings = Settings.from_env(**overrides)
+        if not settings.postgres_dsn:
+            raise SettingsError(f"{ENV_POSTGRES_DSN} (or --dsn) must be set")
+        from kvstore.datastores.postgres import create_table
+
+        setup = create_table(settings.postgres_dsn, settings.postgres_table)
+    except SettingsError as exc:
+        print(f"kvstore: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DatastoreError as exc:
+        detail = outage_report(exc) if isinstance(exc, DatastoreUnavailable) else str(exc)
+        print(f"kvstore: cannot create the table: {detail}", file=sys.stderr)
+        return 1
+    print(setup.summary())
+    return 0

@@ -1,0 +1,79 @@
+"""psycopg's failures, turned into this service's errors in one place.
+
+Everything that means "PostgreSQL cannot serve this now" becomes `DatastoreUnavailable`, with
+a reason the edges turn into a Retry-After: a lost or refused connection is "unreachable", a
+statement timeout or a lock that cannot be had is "busy". The message says which, and is
+what a client reads; the driver's own text (it names hosts, ports and roles) goes into the
+diagnosis, for the log. Anything else (a malformed statement: a bug here) is re-raised.
+
+A write whose connection broke may or may not have been committed: it is never retried
+here, so it is applied at most once, and a conditional retry by the client is safe.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import errors
+
+from kvstore.datastores.errors import DatastoreUnavailable
+from kvstore.settings import ENV_POSTGRES_CREATE_TABLE
+
+#: What an operator does about a table that is missing or behind this kvstore's schema.
+CREATE_TABLE_REMEDY = (
+    f"create or migrate it with `kvstore postgres create-table` (or set "
+    f"{ENV_POSTGRES_CREATE_TABLE}=true)"
+)
+
+
+def diagnosis(exc: BaseException) -> str:
+    """The driver's message on one line (libpq's span several, indented)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def translate(exc: psycopg.Error, table: str, action: str) -> Exception:
+    """The service's error for a psycopg failure of `action` on `table`."""
+    why = diagnosis(exc)
+    if isinstance(exc, errors.QueryCanceled):
+        return DatastoreUnavailable(
+            f"PostgreSQL cancelled {action} on table {table!r}: statement timeout",
+            reason="busy",
+            diagnosis=why,
+        )
+    if isinstance(
+        exc, errors.LockNotAvailable | errors.DeadlockDetected | errors.SerializationFailure
+    ):
+        return DatastoreUnavailable(
+            f"PostgreSQL could not lock table {table!r} for {action} in time",
+            reason="busy",
+            diagnosis=why,
+        )
+    if isinstance(exc, errors.InsufficientResources):  # disk full, out of memory, connections
+        return DatastoreUnavailable(
+            f"PostgreSQL is out of resources for {action} ({exc.sqlstate})",
+            reason="busy",
+            diagnosis=why,
+        )
+    if isinstance(exc, errors.UndefinedTable):
+        return DatastoreUnavailable(
+            f"PostgreSQL table {table!r} does not exist",
+            reason="missing-table",
+            remedy=CREATE_TABLE_REMEDY,
+            diagnosis=why,
+        )
+    if isinstance(exc, errors.InsufficientPrivilege | errors.InvalidAuthorizationSpecification):
+        return DatastoreUnavailable(
+            f"PostgreSQL refused {action} on table {table!r} ({exc.sqlstate})",
+            reason="refused",
+            diagnosis=why,
+        )
+    if isinstance(exc, errors.ReadOnlySqlTransaction):
+        return DatastoreUnavailable(
+            f"PostgreSQL is read-only (a standby?) for {action}", diagnosis=why
+        )
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        # Refused, or gone (restart, pg_terminate_backend, network): named by kind only.
+        kind = type(exc).__name__
+        return DatastoreUnavailable(
+            f"PostgreSQL connection failed during {action} ({kind})", diagnosis=why
+        )
+    return exc
