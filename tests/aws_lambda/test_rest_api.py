@@ -141,7 +141,7 @@ def test_bodies_arrive_base64_encoded_or_as_text(rest: Gateway, ns: str) -> None
     ("method", "path", "headers", "body", "status"),
     [
         ("GET", "/nowhere", {}, None, 404),
-        ("PATCH", "/v1/key/x", {}, None, 405),
+        ("POST", "/v1/key/x", {}, None, 405),
         ("PUT", "/v1/key/x", {"Content-Type": "text/plain"}, b"hi", 415),
         ("PUT", "/v1/key/x", {"Content-Type": "application/json"}, b"{nope", 400),
         ("PUT", "/v1/key/x", {"Content-Type": "application/json"}, b'{"v": 1}', 422),
