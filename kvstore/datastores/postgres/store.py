@@ -17,7 +17,7 @@ import builtins
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -85,6 +85,17 @@ class _Retry(Exception):
     """Roll the transaction back and run it again (a key vanished between its locks)."""
 
 
+def _by_range(statement: Callable[[str], str]) -> dict[tuple[bool, bool], str]:
+    """`statement` over a range of keys, one per (after the start, bounded above)."""
+    return {
+        (after, bounded): statement(
+            f"key {'>' if after else '>='} %(start)s{' AND key < %(upper)s' if bounded else ''}"
+        )
+        for after in (False, True)
+        for bounded in (False, True)
+    }
+
+
 class Statements:
     """Every statement the store sends, rendered once for its table."""
 
@@ -116,36 +127,25 @@ class Statements:
         self.delete = f"{delete} RETURNING {LIVE}"
         self.delete_present = f"{delete} AND {LIVE} RETURNING 1"
         self.delete_version = f"{delete} AND {LIVE} AND version = %(version)s RETURNING 1"
-        # Listing: from the prefix (or after the cursor's key), below the prefix's bound.
-        self.list = {
-            (after, bounded): (
-                f"SELECT {COLUMNS} FROM {t} WHERE key {'>' if after else '>='} %(start)s"
-                f"{' AND key < %(upper)s' if bounded else ''} AND {LIVE}"
-                " ORDER BY key LIMIT %(limit)s"
+        # Listing, names and prefix deletes: the keys from the prefix (or after the cursor's
+        # key), below the prefix's bound; keyed by (after the start, bounded above).
+        self.list = _by_range(
+            lambda where: (
+                f"SELECT {COLUMNS} FROM {t} WHERE {where} AND {LIVE} ORDER BY key LIMIT %(limit)s"
             )
-            for after in (False, True)
-            for bounded in (False, True)
-        }
-        # Names only, in key order, from a key (or just after it), below the prefix's bound.
-        self.keys = {
-            (inclusive, bounded): (
-                f"SELECT key FROM {t} WHERE key {'>=' if inclusive else '>'} %(start)s"
-                f"{' AND key < %(upper)s' if bounded else ''} AND {LIVE}"
-                " ORDER BY key LIMIT %(limit)s"
+        )
+        self.keys = _by_range(
+            lambda where: (
+                f"SELECT key FROM {t} WHERE {where} AND {LIVE} ORDER BY key LIMIT %(limit)s"
             )
-            for inclusive in (False, True)
-            for bounded in (False, True)
-        }
-        # Every row under a prefix (expired leftovers too), counting the live ones.
-        self.delete_range = {
-            (after, bounded): (
-                f"WITH gone AS (DELETE FROM {t} WHERE key {'>' if after else '>='} %(start)s"
-                f"{' AND key < %(upper)s' if bounded else ''} RETURNING expires_at)"
+        )
+        # Every row goes (expired leftovers too); the live ones are counted.
+        self.delete_range = _by_range(
+            lambda where: (
+                f"WITH gone AS (DELETE FROM {t} WHERE {where} RETURNING expires_at)"
                 f" SELECT count(*) FROM gone WHERE {LIVE}"
             )
-            for after in (False, True)
-            for bounded in (False, True)
-        }
+        )
         # A transaction claims each absent key with an uncommitted placeholder row (version
         # 0, seen by no one else), then locks every row; both in key order.
         self.claim_absent = (
@@ -325,8 +325,8 @@ class PostgresDatastore(Datastore):
         chunk = limit + 1  # a page without folders needs no more
 
         def scan(start: str, inclusive: bool) -> Iterator[str]:
-            statement = self.sql.keys[(inclusive, upper is not None)]
             while True:
+                statement = self.sql.keys[(not inclusive, upper is not None)]
                 params = {"start": start, "upper": upper, "limit": chunk, "now": now}
                 keys = [row[0] for row in conn.execute(statement, params).fetchall()]
                 yield from keys
