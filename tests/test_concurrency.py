@@ -131,9 +131,11 @@ def test_concurrent_transactions_stay_atomic(servers: list[str]) -> None:
     assert x["version"] + y["version"] == 2 + 2 * sum(tally.acknowledged.values())
 
 
-def test_concurrent_patches_of_one_object_are_never_lost(server: str) -> None:
-    """The threads of three worker processes append to their own member of one object: the
-    workers race each other on the version, and every patch they acknowledged is there."""
+def test_concurrent_patches_of_one_object_are_never_lost(servers: list[str]) -> None:
+    """The threads of three worker processes (of each instance) append to their own member of
+    one object: the workers race each other on the version, and every acknowledged patch is
+    there."""
+    server = servers[0]
     per_thread = 40
     members = [f"t{n}" for n in range(THREADS)]
     with requests.Session() as http:
@@ -142,7 +144,8 @@ def test_concurrent_patches_of_one_object_are_never_lost(server: str) -> None:
     tally = Tally()
 
     def job(http: requests.Session, n: int) -> None:
-        append(http, server, "shared", members[n // per_thread], n % per_thread, tally)
+        instance = servers[n % len(servers)]
+        append(http, instance, "shared", members[n // per_thread], n % per_thread, tally)
 
     run_threads(THREADS, per_thread, job)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -461,42 +461,12 @@ class TestTokens:
         ui.assert_clean(self.expected(ui, 400) | {(403, ui.url("key/sports"))})
 
 
-def test_folder_delete_is_offered_only_where_the_service_deletes_prefixes(ui: UI) -> None:
+def test_folder_delete_deletes_every_key_under_the_folder(ui: UI) -> None:
+    """The service deletes prefixes (`OPTIONS /v1/key` allows DELETE), so the page offers
+    "Delete folder"; it asks first, then `DELETE /v1/key?prefix=` removes the folder's keys."""
     ui.goto("/ui#prefix=sports%2Fbaseball%2F")
     expect(ui.link("yankees")).to_be_visible()
     assert ui.url("key") in [url for method, url in ui.log.requests if method == "OPTIONS"]
-    expect(ui.button("Delete folder")).to_have_count(0)
-    ui.assert_clean()
-
-
-def test_folder_delete_where_the_service_deletes_prefixes(ui: UI) -> None:
-    """Prefix delete (`DELETE /v1/key?prefix=`, answering {"deleted": n}) is not in the API
-    yet: here the test answers the page's OPTIONS and DELETE for it, deleting through the
-    real API, so that the page's side is tested until the service's own endpoint replaces
-    this stand-in."""
-    listing = ui.url("key")
-
-    def stand_in(route: Any) -> None:
-        request = route.request
-        if request.method == "OPTIONS":
-            route.fulfill(status=200, headers={"Allow": "HEAD, GET, POST, DELETE, OPTIONS"})
-        elif request.method == "DELETE":
-            (prefix,) = parse_qs(urlsplit(request.url).query)["prefix"]
-            keys = [
-                item["key"]
-                for item in requests.get(listing, params={"prefix": prefix}, timeout=10).json()[
-                    "items"
-                ]
-            ]
-            for key in keys:
-                assert ui.api("DELETE", key).status_code == 204
-            route.fulfill(status=200, json={"deleted": len(keys)})
-        else:
-            route.continue_()
-
-    ui.page.route(lambda url: url == listing or url.startswith(listing + "?"), stand_in)
-    ui.goto("/ui#prefix=sports%2Fbaseball%2F")
-    expect(ui.link("yankees")).to_be_visible()
     ui.answers.append(True)
     ui.button("Delete folder").click()
 
