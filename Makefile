@@ -1,5 +1,5 @@
 # The project's two commands: `make run` (install + serve on SQLite) and `make test` (install +
-# full check: lint, types, the suite on this host's Python and on Debian 13's Python 3.13).
+# full check: lint, types, the docs build, the suite on this host's Python and on Python 3.13).
 # Everything installs into ./.venv from the pinned files in requirements/; nothing relies on the system Python.
 
 # The newest of the supported Pythons on PATH that actually runs (a pyenv shim of a version
