@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.memory import MemoryDatastore
@@ -82,3 +83,19 @@ def selected_backends() -> list[str]:
     if unknown:
         raise pytest.UsageError(f"KVSTORE_TEST_BACKENDS names unknown backends: {unknown}")
     return names
+
+
+def machine_settings(
+    backend: str, *, examples: tuple[int, int], steps: tuple[int, int]
+) -> settings:
+    """Deterministic Hypothesis settings for a state machine run on `backend`: the second of
+    each (local, remote) pair on a DynamoDB server, where every step is a request over HTTP."""
+    remote = backend.startswith("dynamodb")
+    return settings(
+        max_examples=examples[remote],
+        stateful_step_count=steps[remote],
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )

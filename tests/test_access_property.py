@@ -21,8 +21,6 @@ from typing import Any
 import hypothesis.strategies as st
 import pytest
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck
-from hypothesis import settings as run_settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -34,6 +32,7 @@ from werkzeug.test import TestResponse
 
 from kvstore.datastores.base import Datastore
 from kvstore.settings import Settings, parse_api_keys
+from tests.backends import machine_settings
 
 TOKEN = "scoped-token-for-the-property"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -50,7 +49,6 @@ READABLE = ("a/", "r/")
 # Keys on both sides of every grant's edge ("a" and "ab" are not under "a/").
 KEYS = ("a/1", "a/2", "a/b/3", "a", "ab", "r/1", "r/2", "r", "rb", "s/1", "z")
 PREFIXES = ("", "a", "a/", "a/b", "ab", "r", "r/", "r/1", "s", "s/", "z")
-REMOTE_PREFIX = "dynamodb"
 
 keys = st.sampled_from(KEYS)
 values = st.integers(-5, 5) | st.lists(st.integers(0, 3), max_size=2)
@@ -187,16 +185,8 @@ class ScopedToken(RuleBasedStateMachine):
 def test_a_scoped_token_never_escapes_its_grants(
     client: FlaskClient, datastore: Datastore, backend: str
 ) -> None:
-    remote = backend.startswith(REMOTE_PREFIX)
     run_state_machine_as_test(
         # Hypothesis documents any callable returning a machine; its annotation says a class.
         lambda: ScopedToken(client, datastore),  # type: ignore[arg-type]
-        settings=run_settings(
-            max_examples=20 if remote else 50,
-            stateful_step_count=15 if remote else 30,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
+        settings=machine_settings(backend, examples=(50, 20), steps=(30, 15)),
     )

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import hypothesis.strategies as st
-from hypothesis import HealthCheck, settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -45,7 +44,7 @@ from kvstore.datastores.base import (
 )
 from kvstore.datastores.errors import KeyNotFound, PreconditionFailed, TransactionFailed
 from kvstore.patches import parse_patch
-from tests.backends import FakeClock
+from tests.backends import FakeClock, machine_settings
 
 # A small key space, so operations collide; prefixes that split it in interesting places.
 KEYS = (
@@ -76,9 +75,6 @@ json_values = st.recursive(
     ),
     max_leaves=6,
 )
-
-#: Backends reached over HTTP get fewer examples: each step costs a few round trips.
-REMOTE_PREFIX = "dynamodb"
 
 
 def exact(value: Any) -> str:
@@ -366,16 +362,8 @@ class DatastoreVsDict(RuleBasedStateMachine):
 def test_datastore_behaves_like_a_dict(
     datastore: Datastore, clock: FakeClock, backend: str
 ) -> None:
-    remote = backend.startswith(REMOTE_PREFIX)
     run_state_machine_as_test(
         # Hypothesis documents any callable returning a machine; its annotation says a class.
         lambda: DatastoreVsDict(datastore, clock),  # type: ignore[arg-type]
-        settings=settings(
-            max_examples=30 if remote else 60,
-            stateful_step_count=30 if remote else 50,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
+        settings=machine_settings(backend, examples=(60, 30), steps=(50, 30)),
     )
