@@ -35,6 +35,10 @@ ENV_MAX_VALUE_BYTES = "KVSTORE_MAX_VALUE_BYTES"
 ENV_API_KEYS = "KVSTORE_API_KEYS"
 ENV_API_KEYS_FILE = "KVSTORE_API_KEYS_FILE"
 ENV_LOG_LEVEL = "KVSTORE_LOG_LEVEL"
+ENV_READ_TIMEOUT_S = "KVSTORE_READ_TIMEOUT_S"
+
+#: Longest a server-side read deadline may be: API Gateway gives up on a request after 29 s.
+MAX_READ_TIMEOUT_S = 30
 
 
 #: The PostgreSQL table: a plain lower-case identifier (no quoting needed anywhere), short
@@ -65,6 +69,8 @@ class Settings:
     max_value_bytes: int = 262_144
     api_keys: tuple[Grant, ...] = field(default=(), repr=False)  # digests only, never printed
     log_level: str = "INFO"
+    #: Seconds a request's headers, and then its body, may take to arrive (`kvstore serve`).
+    read_timeout_s: int = 10
 
     def __post_init__(self) -> None:
         if self.datastore not in DATASTORES:
@@ -75,6 +81,8 @@ class Settings:
             raise SettingsError(f"{ENV_MAX_VALUE_BYTES} must be between 1 and 16777216")
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(f"{ENV_LOG_LEVEL}={self.log_level!r} is not one of {LOG_LEVELS}")
+        if not 1 <= self.read_timeout_s <= MAX_READ_TIMEOUT_S:
+            raise SettingsError(f"{ENV_READ_TIMEOUT_S} must be between 1 and {MAX_READ_TIMEOUT_S}")
         if not self.dynamodb_table:
             raise SettingsError(f"{ENV_DYNAMODB_TABLE} must not be empty")
         if not self.sqlite_path:
@@ -132,6 +140,8 @@ class Settings:
             values["api_keys"] = api_keys
         if ENV_LOG_LEVEL in env:
             values["log_level"] = env[ENV_LOG_LEVEL].strip().upper()
+        if ENV_READ_TIMEOUT_S in env:
+            values["read_timeout_s"] = _integer(ENV_READ_TIMEOUT_S, env)
         values.update(overrides)
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
@@ -163,10 +173,10 @@ def _boolean(name: str, env: Mapping[str, str]) -> bool:
 
 
 def _integer(name: str, env: Mapping[str, str]) -> int:
-    try:
-        return int(env[name].strip())
-    except ValueError:
-        raise SettingsError(f"{name}={env[name]!r} is not a whole number") from None
+    raw = env[name].strip()
+    if not (raw.isascii() and raw.isdigit()):  # int() also takes "1_0" and other scripts' digits
+        raise SettingsError(f"{name}={env[name]!r} is not a whole number")
+    return int(raw)
 
 
 def parse_api_keys(raw: str, source: str = ENV_API_KEYS) -> tuple[Grant, ...]:

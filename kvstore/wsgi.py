@@ -1,4 +1,4 @@
-"""The WSGI entry point gunicorn and Zappa import: `kvstore.wsgi:app`.
+"""The WSGI entry point gunicorn and Zappa import: `kvstore.wsgi:app` (and `kvstore.asgi` wraps it).
 
 A bad setting prints one line naming the variable and stops the process; nothing connects
 or touches the disk here (the datastore is built on the first request).

@@ -47,8 +47,9 @@ def preflight(settings: Settings) -> str | None:
 
 
 SERVERS = ("granian", "gunicorn")
-#: What every server serves; it reads the same KVSTORE_* environment preflight checked.
-WSGI_APP = "kvstore.wsgi:app"
+#: What granian serves: a factory wrapping `kvstore.wsgi:app` in the buffering front; it reads
+#: the same KVSTORE_* environment preflight checked.
+ASGI_APP = "kvstore.asgi:build"
 
 
 def default_workers(settings: Settings) -> int:
@@ -66,18 +67,29 @@ def default_threads(settings: Settings) -> int:
 def granian_options(
     settings: Settings, host: str, port: int, workers: int | None, threads: int | None
 ) -> dict[str, Any]:
-    """Keyword arguments of `granian.Granian`: WSGI, N processes x M blocking threads."""
+    """Keyword arguments of `granian.Granian`: N processes, each running the app through
+    `kvstore.asgi` (bodies read whole on granian's event loop, then M threads run the app).
+
+    The threads are `kvstore.asgi`'s, not granian's (whose ASGI interface has one); they reach
+    the worker processes through the environment (`kvstore.asgi.ENV_THREADS`).
+    """
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
+    from kvstore.asgi import ENV_THREADS
+
+    os.environ[ENV_THREADS] = str(threads or default_threads(settings))
     return {
-        "target": WSGI_APP,
+        "target": ASGI_APP,
+        "factory": True,
         "address": host,
         "port": port,
-        "interface": Interfaces.WSGI,
+        "interface": Interfaces.ASGINL,  # ASGI without lifespan events: the app has none
         "workers": workers or default_workers(settings),
-        "blocking_threads": threads or default_threads(settings),
         "websockets": False,
+        # Slow headers: dropped after the same deadline as a slow body (kvstore.asgi).
+        "http1_settings": HTTP1Settings(header_read_timeout=settings.read_timeout_s * 1000),
         "log_level": LogLevels(settings.log_level.lower()),
         "log_access": False,  # the app logs one JSON line per request itself
         "respawn_failed_workers": True,

@@ -18,13 +18,14 @@ from flask import Response
 from flask_restx import Namespace, Resource, fields
 
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
+from kvstore.api.v1.limits import batch_body_limit
 from kvstore.api.v1.models import (
     item_model,
     operation_fields,
     operations_list,
     problem_model,
 )
-from kvstore.api.v1.operations import BatchPlan, body_limit, parse_batch
+from kvstore.api.v1.operations import BatchPlan, parse_batch
 from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
 from kvstore.datastores.base import (
     MAX_OPERATIONS,
@@ -144,7 +145,7 @@ class Batch(Resource):  # type: ignore[misc]
     def post(self) -> Response:
         """Run up to 100 independent get/put/delete/patch operations concurrently (not atomic)."""
         datastore = current_datastore()
-        plan = parse_batch(read_json_body(body_limit(max_value_bytes())), datastore)
+        plan = parse_batch(read_json_body(batch_body_limit(max_value_bytes())), datastore)
         accesses = sorted(
             [(index, Access.READ, key) for index, key in plan.gets]
             + [(index, Access.WRITE, op.key) for index, op in plan.writes]

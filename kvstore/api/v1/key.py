@@ -22,6 +22,7 @@ from kvstore.api.v1.http import (
     read_json_body,
     require_object,
 )
+from kvstore.api.v1.limits import single_body_limit
 from kvstore.api.v1.models import (
     create_model,
     deletion_model,
@@ -75,12 +76,9 @@ FORMAT_OF = {media_type: name for name, media_type in PATCH_FORMATS.items()}
 ACCEPT_PATCH = ", ".join(FORMAT_OF)
 PATCH_BODY = BodyTypes(tuple(FORMAT_OF), headers={"Accept-Patch": ACCEPT_PATCH})
 
-#: Slack over the value limit for the JSON around the value (key, ttl) and pretty-printing.
-BODY_OVERHEAD = 64 * 1024
-
 
 def _body_limit() -> int:
-    return 2 * max_value_bytes() + BODY_OVERHEAD
+    return single_body_limit(max_value_bytes())
 
 
 def item_url(key: str) -> str:

@@ -55,16 +55,6 @@ TXN_MEMBERS: Mapping[str, frozenset[str]] = {
 #: The member each kind of operation needs beside `op` and `key`.
 REQUIRED_MEMBER: Mapping[str, str] = {"put": "value", "patch": "patch"}
 
-#: Slack per operation over the value limit (key, flags, JSON punctuation, escapes).
-PER_OPERATION_OVERHEAD = 8 * 1024
-#: Absolute bound on a batch or transaction body, whatever the value limit is.
-MAX_BODY_BYTES = 32 * 1024 * 1024
-
-
-def body_limit(max_value_bytes: int) -> int:
-    """Room for 100 operations of the largest value, bounded so one request cannot hog memory."""
-    return min(MAX_OPERATIONS * (max_value_bytes + PER_OPERATION_OVERHEAD), MAX_BODY_BYTES)
-
 
 @dataclass(frozen=True, slots=True)
 class BatchPlan:

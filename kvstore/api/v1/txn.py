@@ -15,13 +15,14 @@ from flask import Response
 from flask_restx import Namespace, Resource, fields
 
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
+from kvstore.api.v1.limits import batch_body_limit
 from kvstore.api.v1.models import (
     item_model,
     operation_fields,
     operations_list,
     problem_model,
 )
-from kvstore.api.v1.operations import body_limit, parse_txn
+from kvstore.api.v1.operations import parse_txn
 from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
 from kvstore.datastores.base import MAX_OPERATIONS, Check
 from kvstore.errors import Problem
@@ -116,7 +117,7 @@ class Txn(Resource):  # type: ignore[misc]
     def post(self) -> Response:
         """Apply up to 100 put/delete/patch/check operations all or nothing."""
         datastore = current_datastore()
-        operations = parse_txn(read_json_body(body_limit(max_value_bytes())), datastore)
+        operations = parse_txn(read_json_body(batch_body_limit(max_value_bytes())), datastore)
         # Before the capability: a request outside the grants is 403 on every backend.
         authorize_operations(
             [

@@ -16,8 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder, TestResponse, run_wsgi_app
 
-from kvstore.api.v1 import key as key_api
-from kvstore.api.v1.operations import body_limit
+from kvstore.api.v1.limits import batch_body_limit, single_body_limit
 from kvstore.app import create_app
 from kvstore.datastores.base import MAX_VALUE_DEPTH, Datastore
 from kvstore.datastores.memory import MemoryDatastore
@@ -213,10 +212,10 @@ def test_wrong_or_missing_content_type_is_415(
 
 #: The body limit each endpoint enforces at MAX_VALUE_BYTES.
 BODY_LIMITS = {
-    "put": 2 * MAX_VALUE_BYTES + key_api.BODY_OVERHEAD,
-    "post": 2 * MAX_VALUE_BYTES + key_api.BODY_OVERHEAD,
-    "batch": body_limit(MAX_VALUE_BYTES),
-    "txn": body_limit(MAX_VALUE_BYTES),
+    "put": single_body_limit(MAX_VALUE_BYTES),
+    "post": single_body_limit(MAX_VALUE_BYTES),
+    "batch": batch_body_limit(MAX_VALUE_BYTES),
+    "txn": batch_body_limit(MAX_VALUE_BYTES),
 }
 
 
