@@ -272,11 +272,14 @@ class Importer:
         return operation
 
     def _put_all(self, todo: list[tuple[Record, dict[str, Any]]], report: ImportReport) -> None:
+        """Write `todo`, retrying the operations answered 503, each after reading it again: a
+        503 write may have been applied, and one that was is not written a second time."""
         for attempt in range(OPERATION_RETRIES + 1):
+            if attempt and todo:
+                self.sleep(0.5 * 2 ** (attempt - 1))
+                todo = self._not_yet_written(todo, report)
             if not todo:
                 return
-            if attempt:
-                self.sleep(0.5 * 2 ** (attempt - 1))
             results = self._batch(todo)
             throttled: list[tuple[Record, dict[str, Any]]] = []
             for (record, operation), result in zip(todo, results, strict=True):
@@ -293,6 +296,19 @@ class Importer:
                         f"line {record.line}: key {record.key!r}: {status} {detail}"
                     )
             todo = throttled
+
+    def _not_yet_written(
+        self, todo: list[tuple[Record, dict[str, Any]]], report: ImportReport
+    ) -> list[tuple[Record, dict[str, Any]]]:
+        """The operations whose record the target does not hold yet; the rest are unchanged."""
+        current = self._current([record for record, _ in todo])
+        left: list[tuple[Record, dict[str, Any]]] = []
+        for pair, item in zip(todo, current, strict=True):
+            if self._same(pair[0], item):
+                report.unchanged += 1
+            else:
+                left.append(pair)
+        return left
 
     def _batch(self, operations: Sequence[tuple[Record, dict[str, Any]]]) -> list[dict[str, Any]]:
         try:

@@ -5,7 +5,8 @@ Only sending and waiting differ between `KVStoreClient` and `AsyncKVStoreClient`
 is a loop of a few lines around the methods here.
 
 A 503 (the datastore is down or throttling) is retried a bounded number of times, waiting as
-the server's `Retry-After` says, capped so a client is never parked for minutes.
+the server's `Retry-After` says, capped so a client is never parked for minutes; except a 503
+saying that a write's outcome is unknown: sent again, it could be applied twice.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ DEFAULT_RETRY_WAIT = 1.0
 #: Connections a client opens at most (and keeps alive): calls beyond it wait for a free one,
 #: within the timeout. Enough for a thread pool or a few dozen tasks in flight at once.
 POOL_SIZE = 32
+#: The problem type of a 503 whose write may have been applied: never sent again blindly.
+UNKNOWN_OUTCOME_TYPE = "urn:kvstore:problem:write-outcome-unknown"
 
 
 def retry_after_seconds(header: str | None, now: float | None = None) -> float | None:
@@ -136,7 +139,7 @@ class ClientCore(Generic[H, Sleep]):
 
     def _retry_wait(self, response: httpx.Response, attempt: int) -> float | None:
         """Seconds to wait before sending again, or None: `response` is the answer."""
-        if response.status_code != 503 or attempt >= self.retries:
+        if response.status_code != 503 or attempt >= self.retries or _outcome_unknown(response):
             return None
         wait = retry_after_seconds(response.headers.get("Retry-After"))
         return min(DEFAULT_RETRY_WAIT if wait is None else wait, self.max_retry_wait)
@@ -146,3 +149,12 @@ class ClientCore(Generic[H, Sleep]):
         if response.status_code >= 400:
             raise error_from_response(response)
         return call.read(response)
+
+
+def _outcome_unknown(response: httpx.Response) -> bool:
+    """A 503 saying the write may have been applied (the datastore lost its answer)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("type") == UNKNOWN_OUTCOME_TYPE

@@ -45,6 +45,7 @@ RETRY_AFTER_S: dict[Outage, int] = {
     "missing-table": 30,
     "refused": 30,
     "unsupported": 3600,
+    "unknown-outcome": 5,
 }
 #: What an operator can do about an outage, added to its message.
 REMEDIES: dict[Outage, str] = {
@@ -69,6 +70,8 @@ def outage_report(exc: DatastoreUnavailable) -> str:
 
 
 TYPE_PREFIX = "urn:kvstore:problem:"
+#: The slug of a 503 whose write may have been applied: clients must not re-send it blindly.
+UNKNOWN_OUTCOME = "write-outcome-unknown"
 
 log = logging.getLogger("kvstore.errors")
 
@@ -153,10 +156,12 @@ def problem_from_exception(exc: BaseException) -> Problem:
     if isinstance(exc, DatastoreUnavailable):
         log.warning("datastore unavailable: %s", outage_report(exc))
         retry_after = RETRY_AFTER_S[exc.reason] if exc.retry_after is None else exc.retry_after
+        unknown = exc.reason == "unknown-outcome"
         return Problem(
             503,
-            f"the datastore is unavailable ({outage_detail(exc)}); retry later",
-            slug="datastore-unavailable",
+            f"the datastore is unavailable ({outage_detail(exc)}); "
+            + ("read the key before writing it again" if unknown else "retry later"),
+            slug=UNKNOWN_OUTCOME if unknown else "datastore-unavailable",
             headers={"Retry-After": str(retry_after)},
         )
     log.error("unhandled error", exc_info=exc)

@@ -10,6 +10,12 @@ Modes:
 - `throttle`: answer DynamoDB's 400 `ThrottlingException`;
 - `lose_response`: forward the request, so DynamoDB applies it, then never answer (the
   response was lost on the way back: the client cannot know the write happened).
+
+`lose_next(operation)` does `lose_response` to the next request for one operation only (by
+its `X-Amz-Target`), then passes again: a write lands, its answer is lost, and whatever the
+client sends next (a re-send, a read) gets through. `operations` counts requests by operation,
+and `before_forward(operation)`, when set, runs before each request is forwarded (another
+writer getting in first).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections import Counter
+from collections.abc import Callable
 
 MODES = ("pass", "drop", "stall", "throttle", "lose_response")
 
@@ -31,6 +38,16 @@ THROTTLED = (
     b"Connection: close\r\n"
     b"Content-Length: " + str(len(THROTTLED_BODY)).encode() + b"\r\n\r\n" + THROTTLED_BODY
 )
+
+
+def _operation(request: bytes) -> str:
+    """The DynamoDB operation a request calls (`X-Amz-Target: DynamoDB_20120810.PutItem`)."""
+    head = request.partition(b"\r\n\r\n")[0]
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"x-amz-target":
+            return value.strip().decode().rpartition(".")[2]
+    return ""
 
 
 def _read_request(conn: socket.socket) -> bytes | None:
@@ -67,6 +84,9 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.mode = "pass"
         self.seen: Counter[str] = Counter()  # requests handled, per mode
+        self.operations: Counter[str] = Counter()  # requests read, per DynamoDB operation
+        self._losses: Counter[str] = Counter()  # responses still to lose, per operation
+        self.before_forward: Callable[[str], None] | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -80,6 +100,11 @@ class FaultProxy:
         assert mode in MODES, mode
         with self._lock:
             self.mode = mode
+
+    def lose_next(self, operation: str, count: int = 1) -> None:
+        """Forward the next `count` requests for `operation`, and lose their responses."""
+        with self._lock:
+            self._losses[operation] += count
 
     def close(self) -> None:
         self._stopping.set()
@@ -104,12 +129,20 @@ class FaultProxy:
             request = _read_request(conn)
             if request is None:
                 return
+            operation = _operation(request)
+            with self._lock:
+                self.operations[operation] += 1
+                if mode == "pass" and self._losses[operation] > 0:
+                    self._losses[operation] -= 1
+                    mode = "lose_response"
             self.seen[mode] += 1
             if mode == "throttle":
                 conn.sendall(THROTTLED)
             elif mode == "stall":
                 self._hold(conn)
             else:
+                if self.before_forward is not None:
+                    self.before_forward(operation)
                 response = self._forward(request)
                 if mode == "lose_response":
                     self._hold(conn)

@@ -22,15 +22,16 @@ from kvstore.aio import AsyncKVStoreClient
 from kvstore.app import create_app
 from kvstore.client import KVStoreClient
 from kvstore.client_calls import key_path
-from kvstore.client_core import retry_after_seconds
+from kvstore.client_core import UNKNOWN_OUTCOME_TYPE, retry_after_seconds
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.dynamodb import DynamoDBDatastore
 from kvstore.datastores.memory import MemoryDatastore
+from kvstore.errors import UNKNOWN_OUTCOME
 from kvstore.settings import Settings, parse_api_keys
 from tests.backends import BUILDERS, FakeClock, selected_backends
 from tests.clients import KINDS, open_client
 from tests.live_server import serve, socket_without_listener
-from tests.wrappers import FlakyDatastore, GatedDatastore
+from tests.wrappers import FlakyDatastore, GatedDatastore, LostWriteDatastore
 
 SPORTS = ["baseball", "hockey", "football"]
 
@@ -387,6 +388,27 @@ def test_retries_are_bounded(kind: str) -> None:
         assert caught.value.problem["type"].endswith("datastore-unavailable")
         assert waits == [0.0, 0.0]
         assert len(flaky.calls) == 3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_write_whose_outcome_is_unknown_is_never_sent_again(kind: str) -> None:
+    """A 503 saying the write may have been applied is raised at once: a retry could apply
+    it a second time."""
+    inner = MemoryDatastore()
+    lossy = LostWriteDatastore(inner)
+    waits: list[float] = []
+    with (
+        live(lossy) as url,
+        open_client(kind, url, retries=3, sleep=waits.append) as api,
+        pytest.raises(kv.ServiceUnavailable) as caught,
+    ):
+        api.put("k", 1)
+    assert caught.value.problem["type"] == UNKNOWN_OUTCOME_TYPE
+    assert UNKNOWN_OUTCOME_TYPE.endswith(UNKNOWN_OUTCOME)  # the server's own type
+    assert (lossy.calls, waits) == (["put"], [])
+    item = inner.get("k")
+    assert item is not None
+    assert item.version == 1
 
 
 def test_real_sleep_path_with_zero_retry_after(kind: str) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import boto3
@@ -34,15 +34,22 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from kvstore.app import create_app
+from kvstore.bulk import Importer
+from kvstore.client import KVStoreClient, ServiceUnavailable
 from kvstore.datastores.base import Datastore
-from kvstore.datastores.dynamodb import DynamoDBDatastore
+from kvstore.datastores.dynamodb import DynamoDBDatastore, build_client
+from kvstore.datastores.dynamodb.client import MAX_ATTEMPTS, REQUEST_BUDGET_S, call_budget_s
 from kvstore.datastores.dynamodb.table import create_table
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.datastores.sqlite import SQLiteDatastore
+from kvstore.media import MERGE_PATCH
+from kvstore.resources import resources_of
 from kvstore.settings import Settings
 from tests.backends import selected_backends
+from tests.clients import KINDS, open_client
 from tests.dynamodb_servers import DUMMY_CREDENTIALS, REGION, Server, make_client, unique_table
 from tests.fault_proxy import FaultProxy
+from tests.live_server import serve
 from tests.postgres_proxy import PostgresProxy
 from tests.postgres_servers import FAST, PostgresCluster, own_server
 
@@ -141,19 +148,244 @@ def test_dynamodb_fault_is_503_logged_once_then_recovers(
 def test_a_lost_response_never_double_applies_a_conditional_write(
     dynamodb: FlaskClient, proxy: FaultProxy
 ) -> None:
-    """The write lands, its answer is lost, everyone retries: it is applied exactly once."""
+    """The write lands, every answer is lost, the client retries: it is applied exactly once."""
     assert dynamodb.put("/v1/key/k", json={"value": 0}).status_code == 201
 
     proxy.set_mode("lose_response")
     first = dynamodb.put("/v1/key/k", json={"value": 1}, headers={"If-Match": '"1"'})
-    assert_unavailable(first)  # botocore retried (the condition now fails) and lost that too
-    assert proxy.seen["lose_response"] == 2
+    assert_unavailable(first)  # the write's answer was lost, and the read that would tell
+    assert first.get_json()["type"] == "urn:kvstore:problem:write-outcome-unknown"
+    assert proxy.operations["PutItem"] == 1  # never re-sent
 
     proxy.set_mode("pass")
     retry = dynamodb.put("/v1/key/k", json={"value": 1}, headers={"If-Match": '"1"'})
     assert retry.status_code == 412  # the first attempt had landed: not applied again
     item = dynamodb.get("/v1/key/k").get_json()
     assert (item["value"], item["version"]) == (1, 2)
+
+
+class LostWrite(NamedTuple):
+    """A write whose answer is lost after DynamoDB applied it, and what it must come to."""
+
+    seeded: bool  # the key exists (version 1) before the write
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: object
+    lost: str  # the DynamoDB operation whose answer is lost
+    status: int  # what the write answers
+    version: int | None  # the key's version afterwards; None: it is gone
+    content_type: str = "application/json"
+
+
+def put_op(**extra: object) -> dict[str, object]:
+    return {"operations": [{"op": "put", "key": "k", "value": "w", **extra}]}
+
+
+LOST_WRITES = {
+    "put": LostWrite(True, "PUT", "/v1/key/k", {}, {"value": "w"}, "UpdateItem", 200, 2),
+    "put-new": LostWrite(False, "PUT", "/v1/key/k", {}, {"value": "w"}, "UpdateItem", 201, 1),
+    "put-if-match-any": LostWrite(
+        True, "PUT", "/v1/key/k", {"If-Match": "*"}, {"value": "w"}, "UpdateItem", 200, 2
+    ),
+    "put-if-none-match": LostWrite(
+        False, "PUT", "/v1/key/k", {"If-None-Match": "*"}, {"value": "w"}, "PutItem", 201, 1
+    ),
+    "put-if-match-version": LostWrite(
+        True, "PUT", "/v1/key/k", {"If-Match": '"1"'}, {"value": "w"}, "PutItem", 200, 2
+    ),
+    "post": LostWrite(False, "POST", "/v1/key", {}, {"key": "k", "value": "w"}, "PutItem", 201, 1),
+    "delete": LostWrite(True, "DELETE", "/v1/key/k", {}, None, "DeleteItem", 204, None),
+    "delete-if-match-version": LostWrite(
+        True, "DELETE", "/v1/key/k", {"If-Match": '"1"'}, None, "DeleteItem", 204, None
+    ),
+    "patch": LostWrite(
+        True, "PATCH", "/v1/key/k", {}, "w", "PutItem", 200, 2, content_type=MERGE_PATCH
+    ),
+    "batch-put": LostWrite(True, "POST", "/v1/batch", {}, put_op(), "UpdateItem", 200, 2),
+    "batch-patch": LostWrite(
+        True,
+        "POST",
+        "/v1/batch",
+        {},
+        {"operations": [{"op": "patch", "key": "k", "patch": "w"}]},
+        "PutItem",
+        200,
+        2,
+    ),
+    "batch-put-if-version": LostWrite(
+        True, "POST", "/v1/batch", {}, put_op(if_version=1), "PutItem", 200, 2
+    ),
+    "batch-delete": LostWrite(
+        True,
+        "POST",
+        "/v1/batch",
+        {},
+        {"operations": [{"op": "delete", "key": "k"}]},
+        "DeleteItem",
+        200,
+        None,
+    ),
+    "txn": LostWrite(
+        True,
+        "POST",
+        "/v1/txn",
+        {},
+        {"operations": [{"op": "put", "key": "k", "value": "w"}, {"op": "delete", "key": "x"}]},
+        "TransactWriteItems",
+        200,
+        2,
+    ),
+    "txn-delete": LostWrite(
+        True,
+        "POST",
+        "/v1/txn",
+        {},
+        {"operations": [{"op": "delete", "key": "k", "if_version": 1}]},
+        "TransactWriteItems",
+        200,
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", LOST_WRITES)
+def test_a_write_whose_answer_is_lost_is_applied_once_and_answered(
+    dynamodb: FlaskClient, proxy: FaultProxy, shape: str
+) -> None:
+    """DynamoDB applied the write and its answer never came: the write is not sent again,
+    and the store, finding its token (or the key gone, for a delete), answers its success."""
+    write = LOST_WRITES[shape]
+    if write.seeded:
+        assert dynamodb.put("/v1/key/k", json={"value": "before"}).status_code == 201
+    proxy.operations.clear()
+
+    proxy.lose_next(write.lost)
+    response = dynamodb.open(
+        write.path,
+        method=write.method,
+        headers=write.headers,
+        data=None if write.body is None else json.dumps(write.body),
+        content_type=write.content_type,
+    )
+
+    assert response.status_code == write.status, response.get_data(as_text=True)
+    if write.path == "/v1/batch":
+        (result,) = response.get_json()["results"]
+        assert result["status"] in (200, 204), result
+    assert proxy.seen["lose_response"] == 1
+    assert proxy.operations[write.lost] == 1  # sent once: never re-sent
+    got = dynamodb.get("/v1/key/k")
+    if write.version is None:
+        assert got.status_code == 404
+    else:
+        assert (got.get_json()["value"], got.get_json()["version"]) == ("w", write.version)
+
+
+def test_a_prefix_delete_whose_answer_is_lost_is_sent_once_and_says_so(
+    dynamodb: FlaskClient, proxy: FaultProxy
+) -> None:
+    """BatchWriteItem deleted the keys and its answer never came: sent again, it could delete
+    a value written since, so it is not; the client hears that the outcome is unknown."""
+    for key in ("p/a", "p/b"):
+        assert dynamodb.put(f"/v1/key/{key}", json={"value": 1}).status_code == 201
+    proxy.operations.clear()
+
+    proxy.lose_next("BatchWriteItem")
+    response = dynamodb.delete("/v1/key?prefix=p/")
+
+    assert_unavailable(response)
+    assert response.get_json()["type"] == "urn:kvstore:problem:write-outcome-unknown"
+    assert proxy.operations["BatchWriteItem"] == 1  # never re-sent
+    assert dynamodb.get("/v1/key?prefix=p/").get_json()["items"] == []  # applied once
+
+
+def test_a_lost_write_overtaken_by_another_writer_is_an_unknown_outcome_not_a_second_write(
+    dynamodb: FlaskClient, proxy: FaultProxy, request: pytest.FixtureRequest
+) -> None:
+    """The write lands and its answer is lost; another writer replaces it before the store
+    looks: the store cannot tell, so it says so (503), and it never writes again."""
+    assert dynamodb.put("/v1/key/k", json={"value": "before"}).status_code == 201
+    moto: Server = request.getfixturevalue("moto_server")
+    admin = make_client(moto.endpoint)
+    store = resources_of(dynamodb.application).datastore()
+    assert isinstance(store, DynamoDBDatastore)
+    table = store.table
+
+    def overtake(operation: str) -> None:
+        if operation == "GetItem":  # the store's look, after the lost write
+            admin.put_item(
+                TableName=table,
+                Item={
+                    "key": {"S": "k"},
+                    "value": {"S": '"theirs"'},
+                    "version": {"N": "3"},
+                    "updated_at": {"S": "2026-01-01T00:00:00.000Z"},
+                },
+            )
+
+    proxy.operations.clear()
+    proxy.lose_next("UpdateItem")
+    proxy.before_forward = overtake
+    response = dynamodb.put("/v1/key/k", json={"value": "w"})
+    admin.close()
+
+    assert_unavailable(response)
+    assert response.get_json()["type"] == "urn:kvstore:problem:write-outcome-unknown"
+    assert proxy.operations["UpdateItem"] == 1
+    item = dynamodb.get("/v1/key/k").get_json()
+    assert (item["value"], item["version"]) == ("theirs", 3)
+
+
+def test_a_stuck_dynamodb_is_503_inside_the_budget_with_the_shipped_client(
+    proxy: FaultProxy, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the client `kvstore serve` and Lambda build (timeouts, attempts), a DynamoDB that
+    never answers is a 503 with Retry-After well inside API Gateway's 29 s, for a read and a
+    write, and the write is sent once."""
+    moto: Server = request.getfixturevalue("moto_server")
+    admin = make_client(moto.endpoint)
+    table = unique_table()
+    create_table(admin, table)
+    for name, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(name.upper(), value)
+    settings = Settings(
+        datastore="dynamodb", dynamodb_endpoint=proxy.endpoint, dynamodb_table=table
+    )
+    client = build_client(settings)
+    assert call_budget_s(client) <= REQUEST_BUDGET_S < 29  # so the budget holds, in time
+    api_client = api(DynamoDBDatastore(client, table), "dynamodb")
+    assert api_client.put("/v1/key/k", json={"value": 1}).status_code == 201
+    proxy.operations.clear()
+
+    proxy.set_mode("stall")
+    for method, body in (("GET", None), ("PUT", {"value": 2})):
+        started = time.monotonic()
+        response = api_client.open("/v1/key/k", method=method, json=body)
+        assert_unavailable(response)
+        assert time.monotonic() - started < REQUEST_BUDGET_S
+    assert proxy.operations["GetItem"] == 2 * MAX_ATTEMPTS  # the GET's, and the PUT's look
+    assert proxy.operations["UpdateItem"] == 1
+    client.close()
+    admin.delete_table(TableName=table)
+    admin.close()
+
+
+def test_an_import_whose_answer_is_lost_writes_nothing_twice(
+    dynamodb: FlaskClient, proxy: FaultProxy
+) -> None:
+    """`kvstore import` retries an operation answered 503; one whose write had landed is
+    read again first, found written, and left alone."""
+    proxy.lose_next("UpdateItem")
+    proxy.lose_next("GetItem", count=2)  # the store's look is lost too: the answer is 503
+    with serve(dynamodb.application, quiet=True) as url, KVStoreClient(url, retries=0) as kv:
+        report = Importer(kv, sleep=lambda _: None).run([b'{"key": "k", "value": "w"}'])
+
+    assert report.ok, report
+    assert report.counts()["unchanged"] == 1  # the first attempt had landed: not written again
+    assert proxy.operations["UpdateItem"] == 1
+    item = dynamodb.get("/v1/key/k").get_json()
+    assert (item["value"], item["version"]) == ("w", 1)
 
 
 # -- SQLite: locked, read-only ----------------------------------------------------------------
@@ -493,9 +725,36 @@ def test_a_lost_answer_never_double_applies_a_postgres_write(postgres: PostgresF
     assert proxy is not None
     assert client.put("/v1/key/k", json={"value": 0}).status_code == 201
     proxy.set_mode("lose_response")
-    assert_unavailable(client.put("/v1/key/k", json={"value": 1}, headers={"If-Match": '"1"'}))
+    lost = client.put("/v1/key/k", json={"value": 1}, headers={"If-Match": '"1"'})
+    assert_unavailable(lost)
+    assert lost.get_json()["type"] == "urn:kvstore:problem:write-outcome-unknown"
     assert proxy.seen["lose_response"] == 1
     proxy.set_mode("pass")
     retry = client.put("/v1/key/k", json={"value": 1}, headers={"If-Match": '"1"'})
     assert retry.status_code == 412
     assert item_of(client, "k") == (1, 2)
+
+
+@pytest.mark.parametrize("postgres", [{"size": 1, "proxy": True}], indirect=True)
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_postgres_write_whose_answer_is_lost_is_not_resent_by_the_client(
+    postgres: PostgresFaults, kind: str
+) -> None:
+    """An unconditional PUT has no precondition to refuse a copy: the 503 says its outcome
+    is unknown, and neither Python client sends it again, so it is applied once."""
+    client, proxy = postgres.client, postgres.proxy
+    assert proxy is not None
+    assert client.put("/v1/key/k", json={"value": 0}).status_code == 201
+    proxy.set_mode("lose_response")
+    waits: list[float] = []
+    with (
+        serve(client.application, quiet=True) as url,
+        open_client(kind, url, retries=3, sleep=waits.append) as api,
+    ):
+        with pytest.raises(ServiceUnavailable) as caught:
+            api.put("k", 1)
+        proxy.set_mode("pass")  # before the pool reconnects through the proxy
+    assert caught.value.problem["type"] == "urn:kvstore:problem:write-outcome-unknown"
+    assert waits == []  # never sent again
+    wait_until_ready(client)  # the pool's reconnect may have met the proxy still losing
+    assert item_of(client, "k") == (1, 2)  # applied once

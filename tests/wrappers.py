@@ -202,3 +202,11 @@ class GatedDatastore(DelegatingDatastore):
             self.entered.set()
             if not self.opened.wait(self.timeout):
                 raise RuntimeError(f"the gate of {method} was never opened")
+
+
+class LostWriteDatastore(DelegatingDatastore):
+    """Every `put` is applied, then answers as a write whose answer the backend lost."""
+
+    def put(self, key: str, value: JSONValue, **options: Any) -> tuple[Item, bool]:
+        super().put(key, value, **options)
+        raise DatastoreUnavailable("the answer was lost", reason="unknown-outcome")

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 #: Kinds of outage, for the edges to advise on: the HTTP layer turns each into a Retry-After
-#: and the CLI into a remedy (kvstore.errors).
-Outage = Literal["unreachable", "busy", "throttled", "missing-table", "refused", "unsupported"]
+#: and the CLI into a remedy (kvstore.errors). "unknown-outcome": a write was sent and its
+#: answer lost, so it may have been applied (once): retrying it blindly could apply it twice.
+Outage = Literal[
+    "unreachable", "busy", "throttled", "missing-table", "refused", "unsupported", "unknown-outcome"
+]
 
 
 class DatastoreError(Exception):

@@ -84,3 +84,12 @@ def translate(exc: ClientError | BotoCoreError, table: str, action: str) -> Exce
     if code == "ValidationException" and "size" in message.lower():
         return ValueTooLarge(f"DynamoDB refused the item: {message}")
     return exc
+
+
+class UnknownOutcome(Exception):
+    """A write was sent and its answer never came (a timeout, a dropped connection, a 5xx):
+    DynamoDB may have applied it. Raised instead of botocore re-sending it."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(f"no answer to {operation}")
+        self.operation = operation

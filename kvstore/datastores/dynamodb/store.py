@@ -7,7 +7,11 @@ read filters them and every condition treats an expired item as absent: behaviou
 other backends to the second.
 
 Every single-key operation is one request whose `ConditionExpression` makes check-and-write
-atomic. The endpoint is a setting, so the same code serves AWS, DynamoDB Local, moto's server
+atomic. Each write also stores a token of its own (`token`, S; TransactWriteItems'
+`ClientRequestToken`), so that a write whose answer was lost can be recognised: botocore never
+re-sends one (dynamodb/client.py), and the store reads the key instead, answering the write's
+success when its token is there and 503 when it is not (the write may still land, once). The
+endpoint is a setting, so the same code serves AWS, DynamoDB Local, moto's server
 and dynalite. The store is given its client and its table; building the client and creating
 the table are the factory's and the CLI's (`kvstore dynamodb create-table`).
 """
@@ -19,6 +23,7 @@ import builtins
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kvstore.datastores.base import (
+    Check,
     Condition,
     Datastore,
     Delete,
@@ -38,7 +44,17 @@ from kvstore.datastores.base import (
     rfc3339,
 )
 from kvstore.datastores.cursor import Position, decode_cursor, encode_cursor
-from kvstore.datastores.dynamodb.errors import Cancelled, ConditionFailed, translate
+from kvstore.datastores.dynamodb.client import (
+    REQUEST_BUDGET_S,
+    call_budget_s,
+    never_resend_unknown_writes,
+)
+from kvstore.datastores.dynamodb.errors import (
+    Cancelled,
+    ConditionFailed,
+    UnknownOutcome,
+    translate,
+)
 from kvstore.datastores.errors import (
     DatastoreUnavailable,
     PreconditionFailed,
@@ -77,7 +93,13 @@ NAMES = {
     "#n": "version",
     "#u": "updated_at",
     "#e": "expires_at",
+    "#t": "token",
 }
+
+
+def new_token() -> str:
+    """A write's own token: unique, and 36 characters, as `ClientRequestToken` requires."""
+    return str(uuid.uuid4())
 
 
 def _n(number: float) -> dict[str, str]:
@@ -114,12 +136,13 @@ def _item(raw: RawItem) -> Item:
     )
 
 
-def _raw(item: Item, value_json: str) -> dict[str, Any]:
+def _raw(item: Item, value_json: str, token: str) -> dict[str, Any]:
     raw: dict[str, Any] = {
         "key": _s(item.key),
         "value": _s(value_json),
         "version": _n(item.version),
         "updated_at": _s(item.updated_at),
+        "token": _s(token),
     }
     if item.expires_at is not None:
         raw["expires_at"] = _n(item.expires_at)
@@ -128,6 +151,32 @@ def _raw(item: Item, value_json: str) -> dict[str, Any]:
 
 def _stored(write: EncodedWrite, version: int, now: float) -> Item:
     return Item(write.key, decode_value(write.value_json), version, rfc3339(now), write.expires_at)
+
+
+class Deadline:
+    """A request's time on DynamoDB: no call starts that could end past REQUEST_BUDGET_S.
+
+    Each call after the first must fit its worst case (`call_budget_s`) in what is left. A
+    client whose one call could outlast the whole budget (not the one `build_client` makes)
+    cannot be held to it, and is not: its calls always start.
+    """
+
+    def __init__(self, call_budget_s: float, table: str) -> None:
+        self._end = time.monotonic() + REQUEST_BUDGET_S
+        self._call_budget_s = call_budget_s
+        self._enforced = call_budget_s <= REQUEST_BUDGET_S
+        self._table = table
+        self._calls = 0
+
+    def next_call(self, action: str) -> None:
+        late = time.monotonic() + self._call_budget_s > self._end
+        if self._enforced and self._calls and late:
+            raise DatastoreUnavailable(
+                f"DynamoDB {action} on table {self._table!r} could not finish within the"
+                f" request's {REQUEST_BUDGET_S} s",
+                reason="busy",
+            )
+        self._calls += 1
 
 
 class DynamoDBDatastore(Datastore):
@@ -152,6 +201,8 @@ class DynamoDBDatastore(Datastore):
         self.table = table
         self._sleep = sleep  # injected so throttling tests need not wait
         self._owns_client = owns_client
+        self._call_budget_s = call_budget_s(client)
+        never_resend_unknown_writes(client)
 
     @contextmanager
     def _translated(self, action: str) -> Iterator[None]:
@@ -163,51 +214,68 @@ class DynamoDBDatastore(Datastore):
     # -- single-key operations: one request each ----------------------------------------------
 
     def _get(self, key: str, now: float) -> Item | None:
+        raw = self._read(key)
+        return _item(raw) if raw is not None and _is_live(raw, now) else None
+
+    def _read(self, key: str, deadline: Deadline | None = None) -> RawItem | None:
+        """The stored item, expired or not: one strongly consistent GetItem."""
+        if deadline is not None:
+            deadline.next_call("GetItem")
         with self._translated("GetItem"):
             response = self.client.get_item(
                 TableName=self.table, Key={"key": _s(key)}, ConsistentRead=True
             )
-        raw = response.get("Item")
-        return _item(raw) if raw is not None and _is_live(raw, now) else None
+        return response.get("Item")
 
     def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
         condition = write.condition
+        token = new_token()
+        deadline = self._deadline()
         try:
             if condition.version is not None:
                 item = _stored(write, condition.version + 1, now)
                 self._put_item(
                     item,
                     write.value_json,
+                    token,
                     f"#n = :ver AND {LIVE}",
                     {":ver": _n(condition.version), ":now": _n(now)},
+                    deadline,
                 )
                 return item, False
             if condition.exists is False:
                 item = _stored(write, 1, now)
-                self._put_item(item, write.value_json, ABSENT, {":now": _n(now)})
+                self._put_item(item, write.value_json, token, ABSENT, {":now": _n(now)}, deadline)
                 return item, True
             if condition.exists:
-                version = self._update(write, now, f"attribute_exists(#k) AND {LIVE}")
+                condition_expression = f"attribute_exists(#k) AND {LIVE}"
+                version = self._update(write, now, token, condition_expression, deadline)
                 return _stored(write, version, now), False
         except ConditionFailed:
             raise PreconditionFailed(condition.describe()) from None
-        return self._put_unconditionally(write, now)
+        return self._put_unconditionally(write, now, token, deadline)
 
-    def _put_unconditionally(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
+    def _put_unconditionally(
+        self, write: EncodedWrite, now: float, token: str, deadline: Deadline
+    ) -> tuple[Item, bool]:
         """Create or bump the version in one request; an expired leftover restarts at 1.
 
         The second request happens only when the key holds an expired item DynamoDB has not
-        deleted yet, and a writer racing us there sends us round the loop again.
+        deleted yet, and a writer racing us there sends us round the loop again. Every try
+        carries the same token: each was answered "not applied" before the next is sent.
         """
         for _ in range(TRANSACT_ATTEMPTS):
             try:
-                version = self._update(write, now, f"attribute_not_exists(#k) OR {LIVE}")
+                condition = f"attribute_not_exists(#k) OR {LIVE}"
+                version = self._update(write, now, token, condition, deadline)
                 return _stored(write, version, now), version == 1
             except ConditionFailed:
                 pass
             item = _stored(write, 1, now)
             try:
-                self._put_item(item, write.value_json, "#e <= :now", {":now": _n(now)})
+                self._put_item(
+                    item, write.value_json, token, "#e <= :now", {":now": _n(now)}, deadline
+                )
                 return item, True
             except ConditionFailed:
                 continue
@@ -216,41 +284,83 @@ class DynamoDBDatastore(Datastore):
         )
 
     def _put_item(
-        self, item: Item, value_json: str, condition: str, values: Mapping[str, Any]
+        self,
+        item: Item,
+        value_json: str,
+        token: str,
+        condition: str,
+        values: Mapping[str, Any],
+        deadline: Deadline,
     ) -> None:
-        with self._translated("PutItem"):
-            self.client.put_item(
-                TableName=self.table,
-                Item=_raw(item, value_json),
-                ConditionExpression=condition,
-                **_expression(condition, values),
-            )
+        deadline.next_call("PutItem")
+        try:
+            with self._translated("PutItem"):
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=_raw(item, value_json, token),
+                    ConditionExpression=condition,
+                    **_expression(condition, values),
+                )
+        except UnknownOutcome:
+            self._recognise(item.key, token, "PutItem", deadline)
 
-    def _update(self, write: EncodedWrite, now: float, condition: str) -> int:
+    def _update(
+        self, write: EncodedWrite, now: float, token: str, condition: str, deadline: Deadline
+    ) -> int:
         """SET the value and bump the version atomically; returns the new version."""
         values: dict[str, Any] = {
             ":v": _s(write.value_json),
             ":u": _s(rfc3339(now)),
+            ":tok": _s(token),
             ":zero": _n(0),
             ":one": _n(1),
             ":now": _n(now),
         }
-        update = "SET #v = :v, #u = :u, #n = if_not_exists(#n, :zero) + :one"
+        update = "SET #v = :v, #u = :u, #t = :tok, #n = if_not_exists(#n, :zero) + :one"
         if write.expires_at is None:
             update += " REMOVE #e"
         else:
             update += ", #e = :e"
             values[":e"] = _n(write.expires_at)
-        with self._translated("UpdateItem"):
-            response = self.client.update_item(
-                TableName=self.table,
-                Key={"key": _s(write.key)},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ReturnValues="UPDATED_NEW",
-                **_expression(update + condition, values),
-            )
+        deadline.next_call("UpdateItem")
+        try:
+            with self._translated("UpdateItem"):
+                response = self.client.update_item(
+                    TableName=self.table,
+                    Key={"key": _s(write.key)},
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ReturnValues="UPDATED_NEW",
+                    **_expression(update + condition, values),
+                )
+        except UnknownOutcome:
+            return int(self._recognise(write.key, token, "UpdateItem", deadline)["version"]["N"])
         return int(response["Attributes"]["version"]["N"])
+
+    def _recognise(self, key: str, token: str, action: str, deadline: Deadline) -> RawItem:
+        """After a write whose answer was lost: the item, if the write is the one stored.
+
+        Raises:
+            DatastoreUnavailable("unknown-outcome"): the token is not there, or the key
+                cannot be read; the write may land yet, once.
+        """
+        raw = self._read_after_loss(key, action, deadline)
+        if raw is not None and raw.get("token") == _s(token):
+            return raw
+        raise self._unknown(action)
+
+    def _read_after_loss(self, key: str, action: str, deadline: Deadline) -> RawItem | None:
+        try:
+            return self._read(key, deadline)
+        except DatastoreUnavailable:
+            raise self._unknown(action) from None
+
+    def _unknown(self, action: str) -> DatastoreUnavailable:
+        return DatastoreUnavailable(
+            f"DynamoDB {action} on table {self.table!r} got no answer: the write may or may"
+            " not have been applied, and is never applied twice",
+            reason="unknown-outcome",
+        )
 
     def _delete(self, key: str, condition: Condition, now: float) -> bool:
         args: dict[str, Any] = {"TableName": self.table, "Key": {"key": _s(key)}}
@@ -265,15 +375,26 @@ class DynamoDBDatastore(Datastore):
         if expression:
             args["ConditionExpression"] = expression
             args.update(_expression(expression, values))
+        deadline = self._deadline()
+        deadline.next_call("DeleteItem")
         try:
             with self._translated("DeleteItem"):
                 response = self.client.delete_item(**args)
         except ConditionFailed:
             raise PreconditionFailed(condition.describe()) from None
+        except UnknownOutcome:
+            # A delete leaves no token behind: a key that is gone now is the delete done.
+            raw = self._read_after_loss(key, "DeleteItem", deadline)
+            if raw is None or not _is_live(raw, now):
+                return True
+            raise self._unknown("DeleteItem") from None
         if expression:
             return True
         old = response.get("Attributes")
         return old is not None and _is_live(old, now)  # an expired leftover counts as absent
+
+    def _deadline(self) -> Deadline:
+        return Deadline(self._call_budget_s, self.table)
 
     # -- listing ------------------------------------------------------------------------------
 
@@ -410,13 +531,19 @@ class DynamoDBDatastore(Datastore):
                 {"DeleteRequest": {"Key": {"key": _s(key)}}}
                 for key in keys[first : first + BATCH_WRITE_SIZE]
             ]
-            for _ in self._until_processed(
-                "BatchWriteItem",
-                self.client.batch_write_item,
-                {self.table: requests},
-                "UnprocessedItems",
-            ):
-                pass
+            try:
+                for _ in self._until_processed(
+                    "BatchWriteItem",
+                    self.client.batch_write_item,
+                    {self.table: requests},
+                    "UnprocessedItems",
+                    self._deadline(),
+                ):
+                    pass
+            except UnknownOutcome:
+                # Sent again, a delete could remove a value written since the first landed;
+                # a new prefix delete is the client's own new decision, so it may send one.
+                raise self._unknown("BatchWriteItem") from None
 
     # -- batches ------------------------------------------------------------------------------
 
@@ -424,12 +551,15 @@ class DynamoDBDatastore(Datastore):
         raw = self._batch_get(keys)
         return {key: _item(found) for key, found in raw.items() if _is_live(found, now)}
 
-    def _batch_get(self, keys: builtins.list[str]) -> dict[str, RawItem]:
+    def _batch_get(
+        self, keys: builtins.list[str], deadline: Deadline | None = None
+    ) -> dict[str, RawItem]:
         """Every stored item among `keys`, expired or not: BatchGetItem, 100 keys a call.
 
         `UnprocessedKeys` (throttling, or the 16 MB response limit) are retried with
         exponential backoff and full jitter; still unprocessed after that is a 503.
         """
+        deadline = deadline or self._deadline()
         found: dict[str, RawItem] = {}
         for start in range(0, len(keys), BATCH_GET_SIZE):
             request: dict[str, Any] = {
@@ -439,14 +569,19 @@ class DynamoDBDatastore(Datastore):
                 }
             }
             for response in self._until_processed(
-                "BatchGetItem", self.client.batch_get_item, request, "UnprocessedKeys"
+                "BatchGetItem", self.client.batch_get_item, request, "UnprocessedKeys", deadline
             ):
                 for raw in response.get("Responses", {}).get(self.table, []):
                     found[raw["key"]["S"]] = raw
         return found
 
     def _until_processed(
-        self, action: str, send: Callable[..., Any], request: dict[str, Any], leftover: str
+        self,
+        action: str,
+        send: Callable[..., Any],
+        request: dict[str, Any],
+        leftover: str,
+        deadline: Deadline,
     ) -> Iterator[Mapping[str, Any]]:
         """Send a batch request, then again what each answer left in `leftover` (throttling,
         or the response size limit), with exponential backoff and full jitter; yields each
@@ -455,6 +590,7 @@ class DynamoDBDatastore(Datastore):
         for attempt in range(BATCH_ATTEMPTS):
             if attempt:
                 self._sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
+            deadline.next_call(action)
             with self._translated(action):
                 response: Mapping[str, Any] = send(RequestItems=request)
             yield response
@@ -479,12 +615,14 @@ class DynamoDBDatastore(Datastore):
         """
         keys = [op.key for op in operations]
         codes: list[str] = []
+        deadline = self._deadline()
         for _ in range(TRANSACT_ATTEMPTS):
-            stored = self._batch_get(keys)
+            stored = self._batch_get(keys, deadline)
             current = {
                 key: _item(raw) if _is_live(raw, now) else None for key, raw in stored.items()
             }
             decided = self.decide(operations, current, now)  # patches become pinned puts
+            token = new_token()  # a new decision, a new token: DynamoDB refuses a reused one
             results: list[Item | None] = []
             items: list[dict[str, Any]] = []
             for op in decided:
@@ -493,16 +631,20 @@ class DynamoDBDatastore(Datastore):
                 if isinstance(op, EncodedWrite):
                     item = _stored(op, 1 if before is None else before.version + 1, now)
                     results.append(item)
-                    items.append({"Put": {**pin, "Item": _raw(item, op.value_json)}})
+                    items.append({"Put": {**pin, "Item": _raw(item, op.value_json, token)}})
                 elif isinstance(op, Delete):
                     results.append(None)
                     items.append({"Delete": {**pin, "Key": {"key": _s(op.key)}}})
                 else:
                     results.append(before)
                     items.append({"ConditionCheck": {**pin, "Key": {"key": _s(op.key)}}})
+            deadline.next_call("TransactWriteItems")
             try:
                 with self._translated("TransactWriteItems"):
-                    self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+                    self.client.transact_write_items(
+                        TransactItems=items,  # type: ignore[arg-type]
+                        ClientRequestToken=token,
+                    )
             except Cancelled as cancelled:
                 codes = cancelled.codes
                 if not set(codes) <= {"None", "ConditionalCheckFailed", "TransactionConflict"}:
@@ -510,6 +652,16 @@ class DynamoDBDatastore(Datastore):
                         f"DynamoDB cancelled the transaction on table {self.table!r}: {codes}"
                     ) from None
                 continue  # something changed since the read: decide again
+            except UnknownOutcome:
+                try:
+                    landed = self._transaction_landed(operations, token, now, deadline)
+                except DatastoreUnavailable:
+                    raise self._unknown("TransactWriteItems") from None
+                if landed:
+                    return results
+                if any(not isinstance(op, Check) for op in operations):
+                    raise self._unknown("TransactWriteItems") from None
+                continue  # checks only: nothing was written, deciding again is harmless
             return results
         failed = [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
         if failed:
@@ -518,6 +670,21 @@ class DynamoDBDatastore(Datastore):
             f"transaction on table {self.table!r} kept conflicting with other writers",
             reason="busy",
         )
+
+    def _transaction_landed(
+        self, operations: builtins.list[Prepared], token: str, now: float, deadline: Deadline
+    ) -> bool:
+        """Whether a transaction whose answer was lost was applied: all or nothing, so one
+        put carrying its token says so; with deletes only, every deleted key being gone."""
+        puts = [op.key for op in operations if isinstance(op, EncodedWrite)]
+        if puts:
+            raw = self._read(puts[0], deadline)
+            return raw is not None and raw.get("token") == _s(token)
+        deleted = [op.key for op in operations if isinstance(op, Delete)]
+        if not deleted:
+            return False
+        stored = self._batch_get(deleted, deadline)
+        return not any(_is_live(raw, now) for raw in stored.values())
 
     def _pin(self, before: Item | None, now: float) -> dict[str, Any]:
         """Table name and a condition that holds only while the key is as `before` found it."""

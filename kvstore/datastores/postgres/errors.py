@@ -7,7 +7,8 @@ what a client reads; the driver's own text (it names hosts, ports and roles) goe
 diagnosis, for the log. Anything else (a malformed statement: a bug here) is re-raised.
 
 A write whose connection broke may or may not have been committed: it is never retried
-here, so it is applied at most once, and a conditional retry by the client is safe.
+here, and its 503 says that its outcome is unknown ("unknown-outcome"), so that a client does
+not send it again blindly either; it is applied at most once.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ def diagnosis(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def translate(exc: psycopg.Error, table: str, action: str) -> Exception:
-    """The service's error for a psycopg failure of `action` on `table`."""
+def translate(exc: psycopg.Error, table: str, action: str, *, writes: bool = False) -> Exception:
+    """The service's error for a psycopg failure of `action` on `table`; `writes`: the action
+    changes the table, so a connection lost during it may have committed."""
     why = diagnosis(exc)
     if isinstance(exc, errors.QueryCanceled):
         return DatastoreUnavailable(
@@ -73,6 +75,13 @@ def translate(exc: psycopg.Error, table: str, action: str) -> Exception:
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         # Refused, or gone (restart, pg_terminate_backend, network): named by kind only.
         kind = type(exc).__name__
+        if writes:
+            return DatastoreUnavailable(
+                f"PostgreSQL connection failed during {action} ({kind}): the write may or may"
+                " not have been applied, and is never applied twice",
+                reason="unknown-outcome",
+                diagnosis=why,
+            )
         return DatastoreUnavailable(
             f"PostgreSQL connection failed during {action} ({kind})", diagnosis=why
         )

@@ -58,6 +58,8 @@ from kvstore.settings import POSTGRES_TABLE_NAME
 
 log = logging.getLogger("kvstore.datastores.postgres")
 
+#: The sessions that change the table: a connection lost during one may have committed.
+WRITES = frozenset({"put", "delete", "delete_prefix", "transaction"})
 #: Attempts at a transaction that met a deadlock, or a key deleted between its two locking
 #: statements, before it is a 503.
 TRANSACT_ATTEMPTS = 4
@@ -210,7 +212,7 @@ class PostgresDatastore(Datastore):
                 self._verified = True
             yield conn
         except psycopg.Error as exc:
-            raise translate(exc, self.table, action) from exc
+            raise translate(exc, self.table, action, writes=action in WRITES) from exc
         finally:
             with self._held_lock:
                 self._held -= 1
