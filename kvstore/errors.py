@@ -16,6 +16,7 @@ from flask import Response
 from werkzeug.exceptions import HTTPException
 
 from kvstore.datastores.errors import (
+    DatastoreCorrupt,
     DatastoreUnavailable,
     InvalidCursor,
     InvalidKey,
@@ -46,12 +47,16 @@ RETRY_AFTER_S: dict[Outage, int] = {
     "refused": 30,
     "unsupported": 3600,
     "unknown-outcome": 5,
+    "file-changed": 30,
 }
 #: What an operator can do about an outage, added to its message.
 REMEDIES: dict[Outage, str] = {
     "missing-table": (
         f"create it with `kvstore dynamodb create-table` (or set {ENV_DYNAMODB_CREATE_TABLE}=true"
         " for a local DynamoDB)"
+    ),
+    "file-changed": (
+        "put the original file back, or restart the server to serve the file now at the path"
     ),
 }
 
@@ -163,6 +168,12 @@ def problem_from_exception(exc: BaseException) -> Problem:
             + ("read the key before writing it again" if unknown else "retry later"),
             slug=UNKNOWN_OUTCOME if unknown else "datastore-unavailable",
             headers={"Retry-After": str(retry_after)},
+        )
+    if isinstance(exc, DatastoreCorrupt):  # the datastore logged it, once
+        return Problem(
+            500,
+            f"the stored data is damaged ({exc}); an operator must restore it",
+            slug="datastore-corrupt",
         )
     log.error("unhandled error", exc_info=exc)
     return Problem(500, "an unexpected error occurred; it has been logged", slug="internal")

@@ -18,13 +18,14 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import boto3
@@ -55,6 +56,8 @@ from tests.postgres_servers import FAST, PostgresCluster, own_server
 
 pytestmark = pytest.mark.slow
 
+T = TypeVar("T")
+
 
 def api(store: Datastore, datastore: str) -> FlaskClient:
     app = create_app(Settings(datastore=datastore), datastore=store)
@@ -68,6 +71,15 @@ def assert_unavailable(response: TestResponse) -> None:
     assert response.get_json()["status"] == 503
     assert int(response.headers["Retry-After"]) >= 1
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+@pytest.fixture(autouse=True)
+def _capture_kvstore_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """caplog listens at the root logger, which the `kvstore` logger does not propagate to."""
+    logger = logging.getLogger("kvstore")
+    logger.addHandler(caplog.handler)
+    yield
+    logger.removeHandler(caplog.handler)
 
 
 def failure_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -436,20 +448,12 @@ def test_sqlite_locked_is_503_then_recovers(
 NOBODY = 65534
 
 
-def statuses_as_unprivileged(
-    client: FlaskClient, calls: list[tuple[str, str, dict[str, object]]]
-) -> list[int]:
-    """The statuses of `calls` (method, path, body), made by a process that cannot write the file.
+def as_unprivileged(run: Callable[[], T]) -> T:
+    """`run()` (its result JSON) in a process that cannot write what it does not own.
 
     Not root: this process. Root writes read-only files regardless of permissions, so as root
-    the calls run in a forked child that first drops to `nobody`.
+    `run` goes to a forked child that first drops to `nobody`.
     """
-
-    def run() -> list[int]:
-        return [
-            client.open(path, method=method, json=body).status_code for method, path, body in calls
-        ]
-
     if os.geteuid() != 0:
         return run()
     read_end, write_end = os.pipe()
@@ -471,8 +475,19 @@ def statuses_as_unprivileged(
         reported = reader.read()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, "the unprivileged child failed"
-    result: list[int] = json.loads(reported)
+    result: T = json.loads(reported)
     return result
+
+
+def statuses_as_unprivileged(
+    client: FlaskClient, calls: list[tuple[str, str, dict[str, object]]]
+) -> list[int]:
+    """The statuses of `calls` (method, path, body), made by a process that cannot write."""
+    return as_unprivileged(
+        lambda: [
+            client.open(path, method=method, json=body).status_code for method, path, body in calls
+        ]
+    )
 
 
 def test_sqlite_read_only_file_is_503_and_left_intact() -> None:
@@ -510,6 +525,176 @@ def test_sqlite_read_only_file_is_503_and_left_intact() -> None:
     assert (item.value, item.version) == ("before", 1)
     check.close()
     shutil.rmtree(folder)
+
+
+# -- SQLite: recovery, and files changed under the server ------------------------------------
+
+
+def on_threads(count: int, call: Callable[[FlaskClient, int], list[object]]) -> list[list[object]]:
+    """`call(client, index)` on `count` threads at once, each its own (so each has its own
+    SQLite connection), in the order of their index."""
+    results: list[list[object]] = [[] for _ in range(count)]
+    start = threading.Barrier(count)
+
+    def work(index: int) -> None:
+        start.wait(timeout=10)
+        results[index] = call(CLIENTS[index], index)
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+CLIENTS: list[FlaskClient] = []
+THREADS = 3
+
+
+def answer(response: TestResponse) -> list[object]:
+    body = response.get_json(silent=True) or {}
+    return [response.status_code, body.get("detail", "")]
+
+
+@pytest.fixture
+def sqlite_api(sqlite_path: Path) -> Iterator[FlaskClient]:
+    """The API on SQLite, with `key` stored, and a connection already open on every thread
+    `on_threads` uses (the first thread to touch a file opens it)."""
+    client = api(SQLiteDatastore(sqlite_path, busy_timeout_ms=50), "sqlite")
+    CLIENTS[:] = [client.application.test_client() for _ in range(THREADS)]
+    assert client.put("/v1/key/key", json={"value": "before"}).status_code == 201
+    assert on_threads(THREADS, lambda c, i: [c.get("/v1/key/key").status_code]) == [[200]] * 3
+    yield client
+    CLIENTS.clear()
+
+
+def every_thread(client: FlaskClient) -> list[list[object]]:
+    """A write, a create and readiness, answered on several threads."""
+
+    def calls(c: FlaskClient, index: int) -> list[object]:
+        return [
+            *answer(c.put("/v1/key/key", json={"value": index})),
+            *answer(c.post("/v1/key", json={"key": f"new{index}", "value": 1})),
+            *answer(c.get("/readyz")),
+        ]
+
+    CLIENTS.append(client.application.test_client())  # one thread that never opened the file
+    return on_threads(THREADS + 1, calls)
+
+
+@pytest.mark.parametrize("change", ["removed", "replaced"])
+def test_sqlite_file_changed_under_the_server_is_503_on_every_thread_never_written(
+    sqlite_api: FlaskClient, sqlite_path: Path, tmp_path: Path, change: str
+) -> None:
+    """Writes into an unlinked file would be acknowledged and lost at restart, and a thread
+    opening the path anew would create an empty database: both are refused, naming why."""
+    if change == "removed":
+        sqlite_path.unlink()
+    else:
+        other = SQLiteDatastore(tmp_path / "other.sqlite3")
+        other.put("theirs", 1)
+        other.close()
+        os.replace(tmp_path / "other.sqlite3", sqlite_path)
+        replacement = sqlite_path.read_bytes()
+
+    for row in every_thread(sqlite_api):
+        put, put_detail, post, _, ready, ready_detail = row
+        assert (put, post, ready) == (503, 503, 503), row
+        assert f"was {change}" in str(put_detail)
+        assert f"was {change}" in str(ready_detail)
+
+    if change == "removed":
+        assert not sqlite_path.exists()  # no thread created a new, empty database
+    else:
+        assert sqlite_path.read_bytes() == replacement  # never opened, never written
+
+
+def test_sqlite_connections_opened_read_only_write_again_once_the_file_is_writable() -> None:
+    """A connection opened while the file was read-only is dropped at its first failure, so
+    every thread writes again once the file is writable, and /readyz says which is which."""
+    if "sqlite" not in selected_backends():
+        pytest.skip("backend sqlite is not in KVSTORE_TEST_BACKENDS")
+    folder = Path(tempfile.mkdtemp(prefix="kvstore-readonly-"))  # under world-traversable /tmp
+    path = folder / "kv.sqlite3"
+    seed = SQLiteDatastore(path)
+    seed.put("key", "before")
+    seed.close()
+    path.chmod(0o444)
+    if os.geteuid() == 0:  # the unprivileged child owns the file, so it can make it writable
+        for owned in (folder, path):
+            os.chown(owned, NOBODY, NOBODY)
+    warm = api(MemoryDatastore(), "memory")  # imports done, so the child reads no new file
+    warm.get("/readyz")
+    client = api(SQLiteDatastore(path, busy_timeout_ms=50), "sqlite")
+    CLIENTS[:] = [client.application.test_client() for _ in range(THREADS)]
+    between = threading.Barrier(THREADS + 1)
+
+    def run() -> list[list[object]]:
+        def calls(c: FlaskClient, index: int) -> list[object]:
+            before = [c.put("/v1/key/key", json={"value": index}), c.get("/readyz")]
+            between.wait(timeout=10)  # the file is made writable
+            between.wait(timeout=10)
+            after = [c.put("/v1/key/key", json={"value": index}), c.get("/readyz")]
+            return [response.status_code for response in before + after]
+
+        done: list[list[list[object]]] = []
+        runner = threading.Thread(target=lambda: done.append(on_threads(THREADS, calls)))
+        runner.start()
+        between.wait(timeout=10)
+        for made in folder.glob("kv.sqlite3*"):  # SQLite gave -wal and -shm the file's mode
+            made.chmod(0o644)
+        between.wait(timeout=10)
+        runner.join(timeout=30)
+        return done[0]
+
+    try:
+        assert as_unprivileged(run) == [[503, 503, 200, 200]] * THREADS
+    finally:
+        CLIENTS.clear()
+        shutil.rmtree(folder)
+
+
+def test_sqlite_missing_table_is_503_then_recovers_on_the_same_thread(
+    sqlite_api: FlaskClient, sqlite_path: Path
+) -> None:
+    with closing(sqlite3.connect(sqlite_path, isolation_level=None)) as other:
+        other.execute("ALTER TABLE kv RENAME TO kv_aside")
+        response = sqlite_api.put("/v1/key/key", json={"value": "during"})
+        assert_unavailable(response)
+        assert "no such table" in response.get_json()["detail"]
+        assert sqlite_api.get("/readyz").status_code == 503
+        other.execute("ALTER TABLE kv_aside RENAME TO kv")
+    assert sqlite_api.put("/v1/key/key", json={"value": "after"}).get_json()["version"] == 2
+    assert sqlite_api.get("/readyz").status_code == 200
+
+
+def test_a_corrupt_sqlite_page_is_a_lasting_500_logged_once(
+    sqlite_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed = SQLiteDatastore(sqlite_path)
+    for n in range(400):
+        seed.put(f"k{n:04d}", "x" * 500)
+    seed.close()  # the last connection checkpoints the WAL into the file
+    with sqlite_path.open("r+b") as raw:
+        raw.seek(4096 * 10)
+        raw.write(b"\xa5" * 4096 * 4)  # pages in the middle of the table's b-tree
+    client = api(SQLiteDatastore(sqlite_path), "sqlite")
+    caplog.set_level(logging.INFO)
+
+    listing = client.get("/v1/key?limit=1000")
+    assert listing.status_code == 500, listing.get_data(as_text=True)
+    assert listing.get_json()["type"] == "urn:kvstore:problem:datastore-corrupt"
+    assert "Retry-After" not in listing.headers
+    for response in (
+        client.get("/v1/key/k0000"),
+        client.put("/v1/key/new", json={"value": 1}),
+        client.get("/readyz"),
+    ):
+        assert response.status_code == 500  # lasting: not "retry later"
+        assert response.get_json()["type"] == "urn:kvstore:problem:datastore-corrupt"
+    corruption = [line for line in failure_lines(caplog) if "corrupt" in line]
+    assert len(corruption) == 1, failure_lines(caplog)
 
 
 # -- PostgreSQL: its own server, stopped, restarted, its backends killed -----------------------

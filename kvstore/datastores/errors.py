@@ -7,8 +7,16 @@ from typing import Literal
 #: Kinds of outage, for the edges to advise on: the HTTP layer turns each into a Retry-After
 #: and the CLI into a remedy (kvstore.errors). "unknown-outcome": a write was sent and its
 #: answer lost, so it may have been applied (once): retrying it blindly could apply it twice.
+#: "file-changed": the file the datastore opened is no longer the one at its path.
 Outage = Literal[
-    "unreachable", "busy", "throttled", "missing-table", "refused", "unsupported", "unknown-outcome"
+    "unreachable",
+    "busy",
+    "throttled",
+    "missing-table",
+    "refused",
+    "unsupported",
+    "unknown-outcome",
+    "file-changed",
 ]
 
 
@@ -117,3 +125,9 @@ class DatastoreUnavailable(DatastoreError):
         self.retry_after = retry_after
         self.remedy = remedy
         self.diagnosis = diagnosis
+
+
+class DatastoreCorrupt(DatastoreError):
+    """The stored data is damaged (a corrupt page, a file that is not a database): a lasting
+    failure that waiting will not mend, unlike DatastoreUnavailable; an operator must restore
+    the data."""

@@ -3,14 +3,27 @@
 Each thread of each process keeps its own connection (sqlite3 connections must not cross
 threads, and must never survive a fork). Every conditional write is one `BEGIN IMMEDIATE`
 transaction, so SQLite's file lock makes check-and-write atomic across gunicorn workers.
+
+Recovery, so that no thread keeps answering from a broken connection:
+- a lock held too long is a 503 and the connection stays;
+- any other operational failure (read-only, I/O, a missing table, a file that cannot be
+  opened) is a 503 and the connection is closed: the next operation on that thread opens a
+  fresh one, so a file made writable again is written again;
+- the file at the path is compared with the one opened (device and inode) before every
+  operation: removed or replaced, every operation (writes above all: into an unlinked file
+  they would be lost at restart) is a 503 naming which, and none opens or creates a new file;
+- a damaged file (a corrupt page, not a database) is DatastoreCorrupt, a 500, logged once:
+  waiting will not mend it, so every operation after it answers the same.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -34,10 +47,21 @@ from kvstore.datastores.cursor import (
     encode_cursor,
     prefix_upper_bound,
 )
-from kvstore.datastores.errors import DatastoreUnavailable, PreconditionFailed
+from kvstore.datastores.errors import (
+    DatastoreCorrupt,
+    DatastoreUnavailable,
+    Outage,
+    PreconditionFailed,
+)
 from kvstore.datastores.listing import KeyPage, group_sorted
 
+log = logging.getLogger("kvstore.datastores.sqlite")
+
 BUSY_TIMEOUT_MS = 5000
+#: SQLite's primary result codes (`sqlite_errorcode & 0xFF`) by what they call for.
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CORRUPT, SQLITE_NOTADB = 5, 6, 11, 26
+#: Writes nothing, but fails at once on a connection or file that cannot be written.
+_WRITE_PROBE = "DELETE FROM kv WHERE 0"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -114,19 +138,27 @@ class SQLiteDatastore(Datastore):
         self._connections: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
         self._schema_ready = False
         self._schema_lock = threading.Lock()
+        self._in_memory = str(self.path) == ":memory:"
+        #: (device, inode) of the file the first connection opened; every later one must match.
+        self._identity: tuple[int, int] | None = None
+        self._corruption: str | None = None  # set once, by the first damage seen
 
     # -- connections -------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        if str(self.path) != ":memory:":
+        if self._identity is None and not self._in_memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Only the first connection may create the file: a later one opening a file that was
+        # removed meanwhile would otherwise write into a new, empty one.
+        target: str | Path = self.path if self._identity is None else self._uri()
         conn = sqlite3.connect(
-            self.path,
+            target,
             timeout=self.busy_timeout_ms / 1000,
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
             # Each connection serves one thread (`_conn`); another may only close it.
             check_same_thread=False,
             cached_statements=64,
+            uri=isinstance(target, str),
         )
         try:
             # NORMAL in WAL mode: a committed transaction survives the process being killed;
@@ -138,10 +170,35 @@ class SQLiteDatastore(Datastore):
                     if not self._schema_ready:
                         self._initialise(conn)
                         self._schema_ready = True
+                        self._identity = self._file_identity()
         except BaseException:
             conn.close()  # a file that cannot be set up leaves no connection behind
             raise
         return conn
+
+    def _uri(self) -> str:
+        return "file:" + urllib.parse.quote(str(self.path.absolute())) + "?mode=rw"
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        if self._in_memory:
+            return None
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def _verify_file(self) -> None:
+        """Refuse to go on when the file at the path is not the one this store opened."""
+        if self._identity is None:
+            return  # nothing opened yet (or in memory)
+        identity = self._file_identity()
+        if identity == self._identity:
+            return
+        what = "removed" if identity is None else "replaced by another file"
+        raise DatastoreUnavailable(
+            f"SQLite: the database file was {what} while the server runs", reason="file-changed"
+        )
 
     def _initialise(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL (a lasting property of the file) and create the table.
@@ -170,16 +227,50 @@ class SQLiteDatastore(Datastore):
             self._connections.add(held)
         return held.conn
 
+    def _discard(self) -> None:
+        """Close this thread's connection: the next operation opens a fresh one."""
+        held: _ThreadConnection | None = getattr(self._local, "held", None)
+        if held is not None:
+            held.close()  # not in a forked child: there it is only forgotten
+            self._connections.discard(held)
+        self._local.held = None
+
     @contextmanager
     def _translated(self) -> Iterator[sqlite3.Connection]:
-        """Turn SQLite's operational failures (locked, read-only, unopenable) into 503s."""
+        """Run an operation on this thread's connection, SQLite's failures made the store's.
+
+        The path stays out of every message: it reaches clients in the 503's detail.
+        """
+        if self._corruption is not None:
+            raise DatastoreCorrupt(self._corruption)
+        self._verify_file()
         try:
             yield self._conn
-        except (sqlite3.DatabaseError, OSError) as exc:
-            if isinstance(exc, sqlite3.IntegrityError):
-                raise
-            # The path stays out of the message: it reaches clients in the 503's detail.
-            raise DatastoreUnavailable(f"SQLite: {exc}", reason="busy") from exc
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
+                raise self._damaged(exc) from exc
+            if code not in (SQLITE_BUSY, SQLITE_LOCKED):
+                self._discard()
+                self._verify_file()  # a file removed or replaced is the better answer
+            reason: Outage = "busy" if code in (SQLITE_BUSY, SQLITE_LOCKED) else "unreachable"
+            raise DatastoreUnavailable(f"SQLite: {exc}", reason=reason) from exc
+        except OSError as exc:
+            self._discard()
+            raise DatastoreUnavailable(f"SQLite: {exc.strerror}", reason="unreachable") from exc
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> DatastoreCorrupt:
+        """The first damage seen is logged, once, and answers every operation after it."""
+        with self._schema_lock:
+            first = self._corruption is None
+            if first:
+                self._corruption = f"SQLite: {exc}"
+        if first:
+            log.error("the SQLite database is corrupt: %s (restore it from a backup)", exc)
+        self._discard()
+        return DatastoreCorrupt(self._corruption or str(exc))
 
     @contextmanager
     def _write_transaction(self) -> Iterator[sqlite3.Connection]:
@@ -188,7 +279,8 @@ class SQLiteDatastore(Datastore):
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                with suppress(sqlite3.Error):  # a broken connection has nothing to roll back
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -306,5 +398,8 @@ class SQLiteDatastore(Datastore):
             return transact_under_lock(decided, current, write, delete)
 
     def _check(self) -> None:
+        """Readable and writable, on this thread's connection: a read-only file (or one
+        opened while it was) fails here as it would on the next write."""
         with self._translated() as conn:
             conn.execute("SELECT 1 FROM kv LIMIT 1").fetchall()
+            conn.execute(_WRITE_PROBE)
