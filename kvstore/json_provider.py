@@ -13,6 +13,7 @@ round-trip form by both (orjson spells `1e-07` as `1e-7`: the same number).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from flask.json.provider import DefaultJSONProvider
 #: orjson hands them to Flask's `default` instead of formatting them itself.
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _COMPACT = (",", ":")
+_DEFAULT = DefaultJSONProvider.default  # Flask's formats for dates, dataclasses, ...
 
 
 class CompactJSONProvider(DefaultJSONProvider):
@@ -34,7 +36,14 @@ class CompactJSONProvider(DefaultJSONProvider):
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if kwargs and kwargs != {"separators": _COMPACT}:
             return super().dumps(obj, **kwargs)  # indent and such: the caller's own format
-        try:
-            return orjson.dumps(obj, default=self.default, option=_OPTIONS).decode()
-        except TypeError:  # orjson.JSONEncodeError: an int beyond 64 bits, a non-str key
-            return super().dumps(obj, separators=_COMPACT)
+        return dumps_bytes(obj).decode()
+
+
+def dumps_bytes(obj: Any) -> bytes:
+    """The provider's compact document as UTF-8 bytes, what a response body is: a large one
+    (a batch of 100 values) is not also copied into a str and back."""
+    try:
+        return orjson.dumps(obj, default=_DEFAULT, option=_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError: an int beyond 64 bits, a non-str key
+        text = json.dumps(obj, default=_DEFAULT, ensure_ascii=False, separators=_COMPACT)
+        return text.encode("utf-8")

@@ -18,6 +18,8 @@ from kvstore.datastores.errors import InvalidCursor, InvalidKey
 
 _VERSION = 1
 _FORGED = "cursor is not one this service issued"
+#: Longer than any cursor `encode_position` makes (a 1024-byte key, every character escaped).
+MAX_CURSOR_CHARS = 12 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +37,12 @@ def _encode(payload: dict[str, Any]) -> str:
 
 
 def _decode(cursor: str) -> dict[str, Any]:
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise InvalidCursor(_FORGED)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidCursor(_FORGED) from None
     if not isinstance(payload, dict) or payload.get("v") != _VERSION:
         raise InvalidCursor(_FORGED)

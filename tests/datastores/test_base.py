@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
 import pytest
@@ -42,12 +43,29 @@ def test_what_orjson_refuses_falls_back_to_the_stdlib() -> None:
     assert decode_value("[1e400]") == [float("inf")]
 
 
-@pytest.mark.parametrize("bad", ["a\x00b", "a\x1fb", "a\x7fb", "\n"])
+#: Unicode's Cc category, every character of it.
+CONTROL_CHARACTERS = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cc"]
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "a\x1fb", "a\x7fb", "\n", "a\x85b", "\x80", "\x9f"])
 def test_control_characters_are_refused(bad: str) -> None:
     with pytest.raises(InvalidKey, match="control characters"):
         validate_key(bad)
 
 
-@pytest.mark.parametrize("good", ["a b", "é/ü", "\x80\x9f-c1-controls-are-printable-here", "~!@"])
+def test_every_character_of_category_cc_is_refused_and_only_those() -> None:
+    refused = {c for c in map(chr, range(0x2000)) if _refused(c)}
+    assert refused == set(CONTROL_CHARACTERS)
+
+
+def _refused(character: str) -> bool:
+    try:
+        validate_key(f"a{character}b")
+    except InvalidKey:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("good", ["a b", "é/ü", "\xa0-no-break-space", "\u2028", "~!@"])
 def test_other_characters_are_accepted(good: str) -> None:
     assert validate_key(good) == good

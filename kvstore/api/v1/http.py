@@ -18,6 +18,7 @@ from flask import Response, current_app, request
 from kvstore import strictjson
 from kvstore.datastores.base import Item
 from kvstore.errors import Problem
+from kvstore.json_provider import dumps_bytes
 from kvstore.resources import current_settings
 
 JSON = "application/json"
@@ -46,26 +47,38 @@ class BodyTypes:
 JSON_BODY = BodyTypes((JSON,), any_json=True)
 
 
-def parse_json(raw: bytes) -> Any:
-    """Decode a request body strictly; raises Problem(400) naming what is wrong."""
+def parse_json(text: str) -> Any:
+    """Decode a request body strictly; raises Problem(400) naming what is wrong, or 422 for a
+    number that cannot be kept exactly, naming where it is."""
+    try:
+        if text.startswith("\ufeff"):  # what json.loads says of a BOM; the decoder does not check
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return strictjson.loads(text)
+    except strictjson.InexactNumber as exc:
+        raise Problem(
+            422,
+            f"{exc}: it is beyond a double's range or precision (send it as a string, or with"
+            " fewer digits)",
+            slug="inexact-number",
+        ) from None
+    except RecursionError:
+        raise Problem(400, "the JSON document is nested too deeply", slug="invalid-json") from None
+    except ValueError as exc:
+        raise Problem(400, f"the body is not valid JSON: {exc}", slug="invalid-json") from None
+
+
+def body_text(raw: bytes) -> str:
+    """A body's bytes as text; raises Problem(400) for an empty one or one not UTF-8."""
     if not raw.strip():
         raise Problem(400, "the request body is empty; send a JSON document", slug="invalid-json")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Problem(
             400,
             f"the body is not valid UTF-8: {exc.reason} at byte {exc.start}",
             slug="invalid-json",
         ) from None
-    try:
-        if text.startswith("\ufeff"):  # what json.loads says of a BOM; the decoder does not check
-            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-        return strictjson.loads(text)
-    except RecursionError:
-        raise Problem(400, "the JSON document is nested too deeply", slug="invalid-json") from None
-    except ValueError as exc:
-        raise Problem(400, f"the body is not valid JSON: {exc}", slug="invalid-json") from None
 
 
 def require_utf8_url() -> None:
@@ -90,6 +103,13 @@ def require_utf8_url() -> None:
 
 def read_json_body(max_bytes: int, types: BodyTypes = JSON_BODY) -> Any:
     """The request's JSON body, refused before reading when over `max_bytes`."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise Problem(
+            415,
+            f"bodies are read as sent: send it without Content-Encoding (got {encoding[:40]})",
+            slug="unsupported-media-type",
+        )
     mimetype = request.mimetype
     if not types.accepts(mimetype):
         shown = mimetype or "none"
@@ -103,7 +123,9 @@ def read_json_body(max_bytes: int, types: BodyTypes = JSON_BODY) -> Any:
     raw = request.stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise _too_large(max_bytes)
-    return parse_json(raw)
+    text = body_text(raw)
+    del raw  # one copy of a body of up to 32 MiB fewer while it is parsed
+    return parse_json(text)
 
 
 def _too_large(max_bytes: int) -> Problem:
@@ -132,9 +154,7 @@ def max_value_bytes() -> int:
 def json_response(
     payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    response = current_app.response_class(
-        current_app.json.dumps(payload), status=status, mimetype=JSON
-    )
+    response = current_app.response_class(dumps_bytes(payload), status=status, mimetype=JSON)
     if headers:
         response.headers.update(headers)
     return response
@@ -165,15 +185,16 @@ def query_int(name: str, default: int, low: int, high: int) -> int:
 
 
 def optional_query_int(name: str, low: int, high: int) -> int | None:
+    """A numeric query parameter: ASCII digits only (int() also takes "1_0", " 5", "+5" and
+    other scripts' digits)."""
     raw = request.args.get(name)
     if raw is None:
         return None
-    try:
-        value = int(raw)
-    except ValueError:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 20):
         raise Problem(
             400, f"{name} must be a whole number between {low} and {high}", slug="invalid-query"
-        ) from None
+        )
+    value = int(raw)
     if not low <= value <= high:
         raise Problem(400, f"{name} must be between {low} and {high}", slug="invalid-query")
     return value

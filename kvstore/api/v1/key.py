@@ -51,7 +51,7 @@ from kvstore.datastores.base import (
     Item,
     validate_key,
 )
-from kvstore.datastores.errors import PreconditionFailed
+from kvstore.datastores.errors import InvalidCursor, InvalidRequest, PreconditionFailed
 from kvstore.errors import Problem
 from kvstore.grants import Access
 from kvstore.media import PATCH_FORMATS
@@ -151,17 +151,22 @@ class KeyList(Resource):  # type: ignore[misc]
             )
         query: dict[str, Any] = {"prefix": prefix} if prefix else {}
         payload: dict[str, Any]
-        if names:
-            query.update({"keys": "true"}, **({"delimiter": delimiter} if delimiter else {}))
-            keys = current_datastore().keys(
-                prefix=prefix, delimiter=delimiter, limit=limit, cursor=cursor
-            )
-            payload = {"keys": keys.keys, "prefixes": keys.prefixes}
-            next_cursor = keys.next_cursor
-        else:
-            page = current_datastore().list(prefix=prefix, limit=limit, cursor=cursor)
-            payload = {"items": [item.to_dict() for item in page.items]}
-            next_cursor = page.next_cursor
+        try:
+            if names:
+                query.update({"keys": "true"}, **({"delimiter": delimiter} if delimiter else {}))
+                keys = current_datastore().keys(
+                    prefix=prefix, delimiter=delimiter, limit=limit, cursor=cursor
+                )
+                payload = {"keys": keys.keys, "prefixes": keys.prefixes}
+                next_cursor = keys.next_cursor
+            else:
+                page = current_datastore().list(prefix=prefix, limit=limit, cursor=cursor)
+                payload = {"items": [item.to_dict() for item in page.items]}
+                next_cursor = page.next_cursor
+        except InvalidCursor:
+            raise
+        except InvalidRequest as exc:  # a query parameter, so 400 (not a body's 422)
+            raise Problem(400, str(exc), slug="invalid-query") from None
         payload["next_cursor"] = next_cursor
         headers: dict[str, str] = {}
         if next_cursor is not None:

@@ -6,26 +6,25 @@ from flask import request
 
 from kvstore.api.v1.http import etag
 from kvstore.datastores.base import ABSENT, ANY, PRESENT, Condition, Item, at_version
+from kvstore.datastores.errors import PreconditionFailed
 from kvstore.errors import Problem
 
 
-def _parse_etag(raw: str, header: str) -> int:
+def _parse_etag(raw: str, header: str) -> int | None:
+    """The version a strong entity-tag names; None when it is a quoted number that is not
+    how any ETag is spelled (`"003"`, `"0"`, 20 digits): RFC 9110's strong comparison is of
+    the exact strings, so such a tag matches nothing (412), though `int()` would read 3."""
     value = raw.strip()
     digits = value[1:-1]
-    # ASCII only and at most 19 digits: int() would take '²' or refuse 5000 digits (a 500).
-    if (
-        3 <= len(value) <= 21
-        and value[0] == '"'
-        and value[-1] == '"'
-        and digits.isascii()
-        and digits.isdigit()
-    ):
-        version = int(digits)
-        if version >= 1:
-            return version
+    # ASCII only: int() would also read '²' or other scripts' digits.
+    quoted = len(value) >= 3 and value[0] == '"' and value[-1] == '"'
+    if quoted and digits.isascii() and digits.isdigit():
+        if digits[0] != "0" and len(digits) <= 19:
+            return int(digits)
+        return None
     raise Problem(
         400,
-        f'{header} must be * or one quoted version such as "3" (got {raw.strip()!r})',
+        f'{header} must be * or one quoted version such as "3" (got {raw.strip()[:40]!r})',
         slug="invalid-precondition",
     )
 
@@ -39,7 +38,10 @@ def write_condition() -> Condition:
     if if_match is not None:
         if if_match.strip() == "*":
             return PRESENT
-        return at_version(_parse_etag(if_match, "If-Match"))
+        version = _parse_etag(if_match, "If-Match")
+        if version is None:
+            raise PreconditionFailed("no version has this entity-tag")
+        return at_version(version)
     if if_none_match is not None:
         if if_none_match.strip() == "*":
             return ABSENT

@@ -209,7 +209,6 @@ def test_put_if_none_match_star_needs_absence(client: FlaskClient) -> None:
     [
         {"If-Match": "1"},
         {"If-Match": '"x"'},
-        {"If-Match": '"0"'},
         {"If-None-Match": '"1"'},
         {"If-Match": "*", "If-None-Match": "*"},
     ],
@@ -217,6 +216,16 @@ def test_put_if_none_match_star_needs_absence(client: FlaskClient) -> None:
 def test_put_bad_precondition_header_is_400(client: FlaskClient, headers: dict[str, str]) -> None:
     client.put("/v1/key/k", json={"value": 1})
     assert_problem(client.put("/v1/key/k", json={"value": 2}, headers=headers), 400)
+    assert client.get("/v1/key/k").get_json()["value"] == 1
+
+
+@pytest.mark.parametrize("tag", ['"01"', '"001"', '"0"', '"' + "1" * 20 + '"'])
+def test_if_match_compares_entity_tags_as_exact_strings(client: FlaskClient, tag: str) -> None:
+    """RFC 9110 strong comparison: `"01"` is not the ETag `"1"`, so it matches nothing."""
+    assert client.put("/v1/key/k", json={"value": 1}).headers["ETag"] == '"1"'
+    assert_problem(client.put("/v1/key/k", json={"value": 2}, headers={"If-Match": tag}), 412)
+    assert_problem(client.delete("/v1/key/k", headers={"If-Match": tag}), 412)
+    assert client.get("/v1/key/k", headers={"If-None-Match": tag}).status_code == 200
     assert client.get("/v1/key/k").get_json()["value"] == 1
 
 
