@@ -18,7 +18,6 @@ import os
 import shutil
 import sqlite3
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -530,25 +529,24 @@ def test_sqlite_read_only_file_is_503_and_left_intact() -> None:
 # -- SQLite: recovery, and files changed under the server ------------------------------------
 
 
-def on_threads(count: int, call: Callable[[FlaskClient, int], list[object]]) -> list[list[object]]:
-    """`call(client, index)` on `count` threads at once, each its own (so each has its own
-    SQLite connection), in the order of their index."""
-    results: list[list[object]] = [[] for _ in range(count)]
-    start = threading.Barrier(count)
+class Workers:
+    """Long-lived threads, one call at a time each: every thread keeps its own SQLite
+    connection from one call to the next, as a server's threads do."""
 
-    def work(index: int) -> None:
-        start.wait(timeout=10)
-        results[index] = call(CLIENTS[index], index)
+    def __init__(self, client: FlaskClient, count: int) -> None:
+        self.client = client
+        self._threads = [ThreadPoolExecutor(max_workers=1) for _ in range(count)]
 
-    threads = [threading.Thread(target=work, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
+    def run(self, call: Callable[[FlaskClient, int], list[object]]) -> list[list[object]]:
+        """`call(client, index)` on every thread at once; their results, in index order."""
+        futures = [pool.submit(call, self.client, n) for n, pool in enumerate(self._threads)]
+        return [future.result(timeout=30) for future in futures]
+
+    def close(self) -> None:
+        for pool in self._threads:
+            pool.shutdown()
 
 
-CLIENTS: list[FlaskClient] = []
 THREADS = 3
 
 
@@ -558,34 +556,41 @@ def answer(response: TestResponse) -> list[object]:
 
 
 @pytest.fixture
-def sqlite_api(sqlite_path: Path) -> Iterator[FlaskClient]:
-    """The API on SQLite, with `key` stored, and a connection already open on every thread
-    `on_threads` uses (the first thread to touch a file opens it)."""
+def sqlite_api(sqlite_path: Path) -> Iterator[tuple[FlaskClient, Workers]]:
+    """The API on SQLite with `key` stored, and threads that have each opened a connection."""
     client = api(SQLiteDatastore(sqlite_path, busy_timeout_ms=50), "sqlite")
-    CLIENTS[:] = [client.application.test_client() for _ in range(THREADS)]
     assert client.put("/v1/key/key", json={"value": "before"}).status_code == 201
-    assert on_threads(THREADS, lambda c, i: [c.get("/v1/key/key").status_code]) == [[200]] * 3
-    yield client
-    CLIENTS.clear()
+    workers = Workers(client, THREADS)
+    assert workers.run(lambda c, n: [c.get("/v1/key/key").status_code]) == [[200]] * THREADS
+    yield client, workers
+    workers.close()
 
 
-def every_thread(client: FlaskClient) -> list[list[object]]:
-    """A write, a create and readiness, answered on several threads."""
+def writes_and_readiness(client: FlaskClient, index: int) -> list[object]:
+    return [
+        *answer(client.put("/v1/key/key", json={"value": index})),
+        *answer(client.post("/v1/key", json={"key": f"new{index}", "value": 1})),
+        *answer(client.get("/readyz")),
+    ]
 
-    def calls(c: FlaskClient, index: int) -> list[object]:
+
+def every_thread(client: FlaskClient, workers: Workers) -> list[list[object]]:
+    """A write, a create and readiness on threads with a connection open, on this thread
+    (which wrote first), and on a thread that never opened the file."""
+    fresh = Workers(client, 1)
+    try:
         return [
-            *answer(c.put("/v1/key/key", json={"value": index})),
-            *answer(c.post("/v1/key", json={"key": f"new{index}", "value": 1})),
-            *answer(c.get("/readyz")),
+            *workers.run(writes_and_readiness),
+            writes_and_readiness(client, THREADS),
+            *fresh.run(writes_and_readiness),
         ]
-
-    CLIENTS.append(client.application.test_client())  # one thread that never opened the file
-    return on_threads(THREADS + 1, calls)
+    finally:
+        fresh.close()
 
 
 @pytest.mark.parametrize("change", ["removed", "replaced"])
 def test_sqlite_file_changed_under_the_server_is_503_on_every_thread_never_written(
-    sqlite_api: FlaskClient, sqlite_path: Path, tmp_path: Path, change: str
+    sqlite_api: tuple[FlaskClient, Workers], sqlite_path: Path, tmp_path: Path, change: str
 ) -> None:
     """Writes into an unlinked file would be acknowledged and lost at restart, and a thread
     opening the path anew would create an empty database: both are refused, naming why."""
@@ -598,7 +603,7 @@ def test_sqlite_file_changed_under_the_server_is_503_on_every_thread_never_writt
         os.replace(tmp_path / "other.sqlite3", sqlite_path)
         replacement = sqlite_path.read_bytes()
 
-    for row in every_thread(sqlite_api):
+    for row in every_thread(*sqlite_api):
         put, put_detail, post, _, ready, ready_detail = row
         assert (put, post, ready) == (503, 503, 503), row
         assert f"was {change}" in str(put_detail)
@@ -608,6 +613,14 @@ def test_sqlite_file_changed_under_the_server_is_503_on_every_thread_never_writt
         assert not sqlite_path.exists()  # no thread created a new, empty database
     else:
         assert sqlite_path.read_bytes() == replacement  # never opened, never written
+
+
+def put_status(client: FlaskClient, index: int) -> list[object]:
+    return [client.put("/v1/key/key", json={"value": index}).status_code]
+
+
+def ready_status(client: FlaskClient, index: int) -> list[object]:
+    return [client.get("/readyz").status_code]
 
 
 def test_sqlite_connections_opened_read_only_write_again_once_the_file_is_writable() -> None:
@@ -627,46 +640,41 @@ def test_sqlite_connections_opened_read_only_write_again_once_the_file_is_writab
     warm = api(MemoryDatastore(), "memory")  # imports done, so the child reads no new file
     warm.get("/readyz")
     client = api(SQLiteDatastore(path, busy_timeout_ms=50), "sqlite")
-    CLIENTS[:] = [client.application.test_client() for _ in range(THREADS)]
-    between = threading.Barrier(THREADS + 1)
 
     def run() -> list[list[object]]:
-        def calls(c: FlaskClient, index: int) -> list[object]:
-            before = [c.put("/v1/key/key", json={"value": index}), c.get("/readyz")]
-            between.wait(timeout=10)  # the file is made writable
-            between.wait(timeout=10)
-            after = [c.put("/v1/key/key", json={"value": index}), c.get("/readyz")]
-            return [response.status_code for response in before + after]
-
-        done: list[list[list[object]]] = []
-        runner = threading.Thread(target=lambda: done.append(on_threads(THREADS, calls)))
-        runner.start()
-        between.wait(timeout=10)
-        for made in folder.glob("kv.sqlite3*"):  # SQLite gave -wal and -shm the file's mode
-            made.chmod(0o644)
-        between.wait(timeout=10)
-        runner.join(timeout=30)
-        return done[0]
+        workers = Workers(client, THREADS)
+        try:
+            before = workers.run(put_status)
+            ready_before = workers.run(ready_status)
+            for made in folder.glob("kv.sqlite3*"):  # SQLite gave -wal and -shm the file's mode
+                made.chmod(0o644)
+            after = workers.run(put_status)
+            ready_after = workers.run(ready_status)
+        finally:
+            workers.close()
+        phases = (before, ready_before, after, ready_after)
+        return [[status for (status,) in rows] for rows in phases]
 
     try:
-        assert as_unprivileged(run) == [[503, 503, 200, 200]] * THREADS
+        statuses = as_unprivileged(run)
+        assert statuses == [[503] * THREADS, [503] * THREADS, [200] * THREADS, [200] * THREADS]
     finally:
-        CLIENTS.clear()
         shutil.rmtree(folder)
 
 
 def test_sqlite_missing_table_is_503_then_recovers_on_the_same_thread(
-    sqlite_api: FlaskClient, sqlite_path: Path
+    sqlite_api: tuple[FlaskClient, Workers], sqlite_path: Path
 ) -> None:
+    client, _ = sqlite_api
     with closing(sqlite3.connect(sqlite_path, isolation_level=None)) as other:
         other.execute("ALTER TABLE kv RENAME TO kv_aside")
-        response = sqlite_api.put("/v1/key/key", json={"value": "during"})
+        response = client.put("/v1/key/key", json={"value": "during"})
         assert_unavailable(response)
         assert "no such table" in response.get_json()["detail"]
-        assert sqlite_api.get("/readyz").status_code == 503
+        assert client.get("/readyz").status_code == 503
         other.execute("ALTER TABLE kv_aside RENAME TO kv")
-    assert sqlite_api.put("/v1/key/key", json={"value": "after"}).get_json()["version"] == 2
-    assert sqlite_api.get("/readyz").status_code == 200
+    assert client.put("/v1/key/key", json={"value": "after"}).get_json()["version"] == 2
+    assert client.get("/readyz").status_code == 200
 
 
 def test_a_corrupt_sqlite_page_is_a_lasting_500_logged_once(
