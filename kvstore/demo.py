@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -266,8 +267,8 @@ def timing_table(steps: Sequence[Step]) -> str:
 def local_server() -> Iterator[str]:
     """The service on a free 127.0.0.1 port, memory datastore, for the duration of the demo."""
     from kvstore.app import create_app
-    from kvstore.inprocess import serve_in_thread
     from kvstore.settings import Settings
+    from kvstore.threaded_server import serve_in_thread
 
     app = create_app(Settings(datastore="memory", log_level="WARNING"))
     with serve_in_thread(app, quiet=True) as url:
@@ -288,8 +289,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="base URL of a running server (default: start one)")
-    parser.add_argument("--token", help="API key, when the server requires one")
+    """The demo's options; `--url` and `--token` read the same variables as every client
+    command of `kvstore` (KVSTORE_URL, KVSTORE_TOKEN), but without a URL the demo starts
+    its own server rather than assume one on the default port."""
+    from kvstore.cli.remote import ENV_TOKEN, ENV_URL
+
+    parser.add_argument(
+        "--url",
+        default=os.environ.get(ENV_URL) or None,
+        help=f"base URL of a running server (default: ${ENV_URL}, else start one)",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(ENV_TOKEN) or None,
+        help=f"API key, when the server requires one (default: ${ENV_TOKEN})",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
     parser.add_argument(
         "--asyncio",

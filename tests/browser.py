@@ -20,7 +20,7 @@ from flask import Flask
 
 from kvstore.datastores.base import Datastore
 from kvstore.demo import SPORTS, TEAMS, sport_key
-from kvstore.inprocess import serve_in_thread
+from kvstore.threaded_server import serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -24,7 +24,7 @@ from kvstore.client import ClientError, KVStoreClient
 from kvstore.client_core import POOL_SIZE
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.memory import MemoryDatastore
-from kvstore.settings import Settings
+from kvstore.settings import Settings, parse_api_keys
 from tests.clients import open_blocking_async
 from tests.live_server import serve, socket_without_listener
 from tests.readme import block_after
@@ -238,6 +238,22 @@ def test_server_error_is_one_line_and_exit_1(mode: str, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert err.startswith("kvstore demo: the server answered 500: ")
     assert err.count("\n") == 1
+
+
+def test_url_and_token_come_from_the_environment_like_every_client_command(
+    mode: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kvstore demo` reads KVSTORE_URL and KVSTORE_TOKEN as `kvstore get` does."""
+    settings = Settings(datastore="memory", log_level="WARNING", api_keys=parse_api_keys("s3cret"))
+    with serve(create_app(settings, datastore=MemoryDatastore())) as url:
+        monkeypatch.setenv("KVSTORE_URL", url)
+        monkeypatch.setenv("KVSTORE_TOKEN", "s3cret")
+        assert demo.main(MODES[mode]) == 0
+        monkeypatch.setenv("KVSTORE_TOKEN", "wrong")
+        assert demo.main(MODES[mode]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{HEADERS[mode]} {url}\n")  # not an in-process server
+    assert captured.err.startswith("kvstore demo: the server answered 401: ")
 
 
 @pytest.mark.slow

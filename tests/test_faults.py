@@ -34,7 +34,6 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from kvstore.app import create_app
-from kvstore.bulk import Importer
 from kvstore.client import KVStoreClient, ServiceUnavailable
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.dynamodb import DynamoDBDatastore, build_client
@@ -42,6 +41,7 @@ from kvstore.datastores.dynamodb.client import MAX_ATTEMPTS, REQUEST_BUDGET_S, c
 from kvstore.datastores.dynamodb.table import create_table
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.datastores.sqlite import SQLiteDatastore
+from kvstore.import_export import Importer
 from kvstore.media import MERGE_PATCH
 from kvstore.resources import resources_of
 from kvstore.settings import Settings

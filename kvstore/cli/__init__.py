@@ -25,8 +25,8 @@ COMMANDS = {
     "patch": "kvstore.cli.keys",
     "rm": "kvstore.cli.keys",
     "ls": "kvstore.cli.keys",
-    "export": "kvstore.cli.bulk",
-    "import": "kvstore.cli.bulk",
+    "export": "kvstore.cli.import_export",
+    "import": "kvstore.cli.import_export",
     "token": "kvstore.cli.token",
 }
 

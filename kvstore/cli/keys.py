@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from kvstore.cli.connection import (
+from kvstore.cli.remote import (
     EXIT_USAGE,
     add_connection_arguments,
     add_page_size_argument,

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kvstore.cli.connection import EXIT_USAGE, error, paragraph
+from kvstore.cli.remote import EXIT_USAGE, error, paragraph
 from kvstore.grants import (
     EVERY_KEY,
     Access,

@@ -10,7 +10,7 @@ import pytest
 
 from kvstore.app import create_app
 from kvstore.cli import main
-from kvstore.cli.connection import EXIT_API_ERROR, EXIT_UNREACHABLE, EXIT_USAGE
+from kvstore.cli.remote import EXIT_API_ERROR, EXIT_UNREACHABLE, EXIT_USAGE
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.settings import Settings, parse_api_keys
 from tests.live_server import serve, socket_without_listener

@@ -11,7 +11,7 @@ import pytest
 
 from kvstore.app import create_app
 from kvstore.cli import main
-from kvstore.cli.connection import EXIT_USAGE
+from kvstore.cli.remote import EXIT_USAGE
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.grants import Access, hashed_token
 from kvstore.settings import Settings, parse_api_keys

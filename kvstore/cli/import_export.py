@@ -1,7 +1,8 @@
 """`kvstore export` and `kvstore import`: JSON Lines in and out of a running service.
 
 Together they move data between any two datastores: export from a server on SQLite, import
-into one on DynamoDB. The rules (chunks, idempotence, expiry, bad lines) live in kvstore.bulk.
+into one on DynamoDB. The rules (chunks, idempotence, expiry, bad lines) live in
+`kvstore.import_export`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO
 
-from kvstore.bulk import export_lines, import_lines
-from kvstore.cli.connection import (
+from kvstore.cli.progress import ProgressBar
+from kvstore.cli.remote import (
     EXIT_API_ERROR,
     EXIT_USAGE,
     add_connection_arguments,
@@ -24,8 +25,8 @@ from kvstore.cli.connection import (
     open_client,
     paragraph,
 )
-from kvstore.cli.progress import ProgressBar
 from kvstore.client import ClientError
+from kvstore.import_export import export_lines, import_lines
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]

@@ -1,4 +1,5 @@
-"""What every client command shares: `--url`/`--token`, the client, JSON output, error exits.
+"""What every command that talks to a running service shares: `--url`/`--token` (or
+`KVSTORE_URL`/`KVSTORE_TOKEN`), the client, JSON output, error exits.
 
 Output is JSON on stdout so it pipes into `jq`; an error is one line on stderr carrying the
 server's problem detail, and the exit status says which kind of failure it was.

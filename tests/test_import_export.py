@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from kvstore import bulk
+from kvstore import import_export
 from kvstore.app import create_app
-from kvstore.bulk import BadLine, Importer, export_lines, import_lines, parse_line
 from kvstore.client import ConnectionFailed, KVStoreClient, PayloadTooLarge
 from kvstore.datastores.base import Datastore
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.datastores.sqlite import SQLiteDatastore
+from kvstore.import_export import BadLine, Importer, export_lines, import_lines, parse_line
 from kvstore.settings import Settings
 from tests.backends import FakeClock
 from tests.live_server import serve
@@ -265,7 +265,7 @@ def test_batches_hold_at_most_100_operations_and_a_byte_budget(
         import_lines(client, lines_of(dump))
         assert client.sizes == [100, 100, 100, 100, 50, 50]  # a get and a put per chunk
 
-        monkeypatch.setattr(bulk, "MAX_CHUNK_BYTES", 1000)
+        monkeypatch.setattr(import_export, "MAX_CHUNK_BYTES", 1000)
         client.sizes.clear()
         import_lines(client, lines_of([line.replace("x", "y") for line in dump[:20]]))
         assert max(client.sizes) < 10
