@@ -16,13 +16,13 @@ what is wrong; fix it and run again.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from kvstore import strictjson
 from kvstore.client import ClientError, InvalidRequest, KVStoreClient, PayloadTooLarge
 
 #: What one `POST /v1/batch` may carry (the server's limit).
@@ -36,16 +36,12 @@ OPERATION_RETRIES = 3
 EXPORT_PAGE_SIZE = 1000
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
 def export_lines(
     client: KVStoreClient, prefix: str = "", *, page_size: int = EXPORT_PAGE_SIZE
 ) -> Iterator[str]:
     """Every live item under `prefix` as one JSON line (no newline), following cursors."""
     for item in client.items(prefix, page_size=page_size):
-        yield dumps(item)
+        yield strictjson.dumps(item)
 
 
 class BadLine(ValueError):
@@ -73,10 +69,6 @@ class Record:
         return len(self.canonical.encode("utf-8")) + len(self.key.encode("utf-8")) + 64
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_line(raw: bytes, line: int) -> Record | None:
     """A line of an export as a Record; None for a blank line. Raises BadLine saying why."""
     try:
@@ -86,7 +78,7 @@ def parse_line(raw: bytes, line: int) -> Record | None:
     if not text.strip():
         return None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = strictjson.loads(text)
     except RecursionError:
         raise BadLine(line, "JSON nested too deeply") from None
     except ValueError as exc:
@@ -99,7 +91,11 @@ def parse_line(raw: bytes, line: int) -> Record | None:
     if "value" not in obj:
         raise BadLine(line, f"key {key!r} has no 'value'")
     return Record(
-        line, key, obj["value"], _expiry(obj.get("expires_at"), line), dumps(obj["value"])
+        line,
+        key,
+        obj["value"],
+        _expiry(obj.get("expires_at"), line),
+        strictjson.dumps(obj["value"]),
     )
 
 
@@ -255,7 +251,7 @@ class Importer:
 
     @staticmethod
     def _same(record: Record, item: dict[str, Any] | None) -> bool:
-        if item is None or dumps(item["value"]) != record.canonical:
+        if item is None or strictjson.dumps(item["value"]) != record.canonical:
             return False
         expires = item.get("expires_at")
         if record.expires_at is None or expires is None:

@@ -73,6 +73,12 @@ _DECODER = json.JSONDecoder(
 )
 
 
+def dumps(value: Any) -> str:
+    """`value` as compact JSON text, as the service stores it: unicode as is, members in their
+    order, and never NaN or Infinity (which `loads` would refuse back)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def loads(text: str) -> Any:
     """Decode `text`.
 

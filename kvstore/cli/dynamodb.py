@@ -10,17 +10,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kvstore.cli.groups import add_group, settings_with
 from kvstore.datastores.errors import DatastoreError
-from kvstore.settings import Settings, SettingsError, exit_for
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    commands = add_group(
+        subparsers,
         "dynamodb",
-        help="manage the DynamoDB table",
-        description="Manage the DynamoDB table of KVSTORE_DATASTORE=dynamodb.",
+        "manage the DynamoDB table",
+        "Manage the DynamoDB table of KVSTORE_DATASTORE=dynamodb.",
     )
-    commands = parser.add_subparsers(dest="dynamodb_command", metavar="COMMAND", required=True)
     create = commands.add_parser(
         "create-table",
         help="create the table (on-demand billing, TTL on expires_at)",
@@ -38,19 +38,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_create_table(args: argparse.Namespace) -> int:
-    overrides = {
-        name: value
-        for name, value in (
-            ("dynamodb_table", args.table),
-            ("dynamodb_endpoint", args.endpoint),
-            ("aws_region", args.region),
-        )
-        if value
-    }
-    try:
-        settings = Settings.from_env(**overrides)
-    except SettingsError as exc:
-        exit_for(exc)
+    settings = settings_with(
+        args, {"dynamodb_table": "table", "dynamodb_endpoint": "endpoint", "aws_region": "region"}
+    )
 
     from kvstore.datastores.dynamodb import build_client, create_table
 

@@ -10,18 +10,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kvstore.cli.groups import add_group, settings_with
 from kvstore.datastores.errors import DatastoreError, DatastoreUnavailable
 from kvstore.errors import outage_report
-from kvstore.settings import ENV_POSTGRES_DSN, Settings, SettingsError
+from kvstore.settings import ENV_POSTGRES_DSN, SettingsError, exit_for
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    commands = add_group(
+        subparsers,
         "postgres",
-        help="manage the PostgreSQL table",
-        description="Manage the PostgreSQL table of KVSTORE_DATASTORE=postgres.",
+        "manage the PostgreSQL table",
+        "Manage the PostgreSQL table of KVSTORE_DATASTORE=postgres.",
     )
-    commands = parser.add_subparsers(dest="postgres_command", metavar="COMMAND", required=True)
     create = commands.add_parser(
         "create-table",
         help="create the table, or migrate it to this kvstore's schema version",
@@ -43,21 +44,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_create_table(args: argparse.Namespace) -> int:
-    overrides = {
-        name: value
-        for name, value in (("postgres_dsn", args.dsn), ("postgres_table", args.table))
-        if value
-    }
+    settings = settings_with(args, {"postgres_dsn": "dsn", "postgres_table": "table"})
+    if not settings.postgres_dsn:
+        exit_for(SettingsError(f"{ENV_POSTGRES_DSN} (or --dsn) must be set"))
     try:
-        settings = Settings.from_env(**overrides)
-        if not settings.postgres_dsn:
-            raise SettingsError(f"{ENV_POSTGRES_DSN} (or --dsn) must be set")
         from kvstore.datastores.postgres import create_table
 
         setup = create_table(settings.postgres_dsn, settings.postgres_table)
-    except SettingsError as exc:
-        print(f"kvstore: configuration error: {exc}", file=sys.stderr)
-        return 2
     except DatastoreError as exc:
         detail = outage_report(exc) if isinstance(exc, DatastoreUnavailable) else str(exc)
         print(f"kvstore: cannot create the table: {detail}", file=sys.stderr)

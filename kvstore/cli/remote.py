@@ -14,6 +14,7 @@ import sys
 import textwrap
 from typing import Any, TextIO
 
+from kvstore import strictjson
 from kvstore.client import ClientError, ConnectionFailed, KVStoreClient
 
 ENV_URL = "KVSTORE_URL"
@@ -71,7 +72,7 @@ def dumps(value: Any, *, pretty: bool = False) -> str:
     """JSON as the service stores it: unicode as is, members in their order."""
     if pretty:
         return json.dumps(value, ensure_ascii=False, indent=2)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return strictjson.dumps(value)
 
 
 def print_json(value: Any, out: TextIO | None = None) -> None:

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kvstore.cli.groups import add_group
 from kvstore.cli.remote import EXIT_USAGE, error, paragraph
 from kvstore.grants import (
     EVERY_KEY,
@@ -39,12 +40,12 @@ def new_token() -> str:
 
 
 def register(subparsers: Subparsers) -> None:
-    token = subparsers.add_parser(
+    commands = add_group(
+        subparsers,
         "token",
-        help="make API keys",
-        description="Make API keys for KVSTORE_API_KEYS or KVSTORE_API_KEYS_FILE.",
+        "make API keys",
+        "Make API keys for KVSTORE_API_KEYS or KVSTORE_API_KEYS_FILE.",
     )
-    commands = token.add_subparsers(dest="token_command", metavar="COMMAND", required=True)
     new = commands.add_parser(
         "new",
         help="print a fresh random token, and its grant holding only the token's hash",

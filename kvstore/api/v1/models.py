@@ -105,7 +105,7 @@ put_model = Model(
     {
         "value": AnyJSON(required=True, example=["baseball", "hockey", "football"]),
         "ttl": NullableInteger(
-            min=1, max=31_536_000, description="seconds until it expires; null: never"
+            min=1, max=MAX_TTL_SECONDS, description="seconds until it expires; null: never"
         ),
     },
 )
