@@ -47,10 +47,10 @@ ENV_THREADS = "KVSTORE_SERVE_THREADS"
 class Threads:
     """A fixed set of threads running calls for an event loop.
 
-    What `loop.run_in_executor` does, for half its cost per call (measured: 75 against
-    145 us a round trip, 45 against 70 with 16 in flight): one queue and one wake-up of the
-    loop, where concurrent.futures chains a second future onto the first. The threads are
-    daemons, started with the pool: a worker process ends with its loop.
+    What `loop.run_in_executor` does, for about half its cost per call (the figures are in
+    docs/operations.md, "Slow clients"): one queue and one wake-up of the loop, where
+    concurrent.futures chains a second future onto the first. The threads are daemons,
+    started with the pool: a worker process ends with its loop.
     """
 
     def __init__(self, count: int) -> None:

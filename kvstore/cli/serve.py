@@ -3,8 +3,9 @@
 Settings and the datastore are checked before the server starts, so a bad configuration is one
 line on stderr and exit status 2, never a worker traceback loop.
 
-granian (a Rust HTTP server with a WSGI interface) is the default because it measured ahead
-of gunicorn on this app (the figures are in the README's "Performance", from `make bench`).
+granian (a Rust HTTP server) is the default because it measured ahead of gunicorn on this
+app (the figures are in docs/performance.md, from `make bench`); it runs the app through
+`kvstore.asgi`, so that a slow client never holds a thread.
 `--server gunicorn` keeps a gunicorn gthread configuration as a fallback.
 """
 
