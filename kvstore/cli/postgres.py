@@ -48,9 +48,11 @@ def run_create_table(args: argparse.Namespace) -> int:
     if not settings.postgres_dsn:
         exit_for(SettingsError(f"{ENV_POSTGRES_DSN} (or --dsn) must be set"))
     try:
-        from kvstore.datastores.postgres import create_table
+        from kvstore.datastores.postgres import create_table  # without the extra: one line
 
         setup = create_table(settings.postgres_dsn, settings.postgres_table)
+    except SettingsError as exc:
+        exit_for(exc)
     except DatastoreError as exc:
         detail = outage_report(exc) if isinstance(exc, DatastoreUnavailable) else str(exc)
         print(f"kvstore: cannot create the table: {detail}", file=sys.stderr)
