@@ -102,8 +102,11 @@ postgres:
 		echo "PostgreSQL is missing and cannot be installed here: its tests will skip"; \
 	fi
 
+# The suite runs on every core (pytest-xdist): its tests wait on servers and processes as much
+# as they compute. PYTEST_WORKERS=0 runs it in this process only.
+PYTEST_WORKERS ?= auto
 pytest: install browser dynalite compose postgres
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 # The suite again on Debian 13's Python 3.13, in a root scripts/debian13 builds and caches
 # (as root; elsewhere it prints why and skips this leg).
