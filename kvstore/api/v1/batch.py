@@ -20,6 +20,7 @@ from flask_restx import Namespace, Resource, fields
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.limits import batch_body_limit
 from kvstore.api.v1.models import (
+    add_model,
     item_model,
     operation_fields,
     operations_list,
@@ -41,7 +42,8 @@ from kvstore.resources import current_datastore, current_executor
 
 ns = Namespace("batch", description="Independent operations run concurrently", path="/batch")
 
-batch_operation_model = ns.model(
+batch_operation_model = add_model(
+    ns,
     "BatchOperation",
     operation_fields(
         ["get", "put", "delete", "patch"],
@@ -53,13 +55,15 @@ batch_operation_model = ns.model(
         },
     ),
 )
-batch_request_model = ns.model(
+batch_request_model = add_model(
+    ns,
     "BatchRequest",
     {"operations": operations_list(batch_operation_model, f"at most {MAX_OPERATIONS}")},
 )
 ns.add_model(item_model.name, item_model)
 ns.add_model(problem_model.name, problem_model)
-batch_result_model = ns.model(
+batch_result_model = add_model(
+    ns,
     "BatchResult",
     {
         "status": fields.Integer(
@@ -73,7 +77,8 @@ batch_result_model = ns.model(
         "error": fields.Nested(problem_model, description="when the operation failed"),
     },
 )
-batch_response_model = ns.model(
+batch_response_model = add_model(
+    ns,
     "BatchResponse",
     {
         "results": fields.List(

@@ -4,10 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_restx import Model, SchemaModel, fields
+import flask_restx
+from flask_restx import fields
 
 from kvstore.datastores.base import MAX_OPERATIONS, MAX_TTL_SECONDS
 from kvstore.media import PATCH_FORMATS
+
+
+class _Shared:
+    """A model the docs hold itself, never a copy of it.
+
+    Each `@ns.response`, `@ns.expect` and `@ns.doc` merges its documentation into what the
+    view already has by deep-copying all of it, models included: some 1,300 field copies when
+    the app is built, about 30 ms of a Lambda cold start (docs/deploy-aws.md). The models are
+    documentation, built once and never changed, so every copy may be the model itself.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+
+class Model(_Shared, flask_restx.Model):  # type: ignore[misc]
+    """flask-restx's Model, shared rather than copied (`_Shared`)."""
+
+
+class SchemaModel(_Shared, flask_restx.SchemaModel):  # type: ignore[misc]
+    """flask-restx's SchemaModel, shared rather than copied (`_Shared`)."""
+
+
+def add_model(ns: flask_restx.Namespace, name: str, members: dict[str, Any]) -> Model:
+    """`ns.model(name, members)`, of a shared `Model`."""
+    model: Model = ns.add_model(name, Model(name, members))
+    return model
 
 
 class _Nullable:

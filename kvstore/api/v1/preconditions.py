@@ -1,4 +1,9 @@
-"""HTTP conditional headers -> datastore preconditions (RFC 9110 section 13, strong ETags)."""
+"""HTTP conditional headers -> datastore preconditions (RFC 9110 section 13, strong ETags).
+
+Parsed here rather than with Werkzeug's `request.if_match` / `ETags`: those accept unquoted
+and weak tags in a write's `If-Match` (`3`, `W/"3"`), which this API refuses with a 400,
+and a GET's `If-None-Match` is read straight from the environ, on the hottest route.
+"""
 
 from __future__ import annotations
 

@@ -17,6 +17,8 @@ from flask_restx import Namespace, Resource, fields
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.limits import batch_body_limit
 from kvstore.api.v1.models import (
+    Model,
+    add_model,
     item_model,
     operation_fields,
     operations_list,
@@ -46,7 +48,8 @@ class NullableNested(fields.Nested):  # type: ignore[misc]
         return schema
 
 
-txn_operation_model = ns.model(
+txn_operation_model = add_model(
+    ns,
     "TxnOperation",
     {
         **operation_fields(
@@ -61,7 +64,8 @@ txn_operation_model = ns.model(
         "exists": fields.Boolean(description="check only: the key must (not) exist"),
     },
 )
-txn_request_model = ns.model(
+txn_request_model = add_model(
+    ns,
     "TxnRequest",
     {
         "operations": operations_list(
@@ -71,7 +75,8 @@ txn_request_model = ns.model(
 )
 ns.add_model(item_model.name, item_model)
 ns.add_model(problem_model.name, problem_model)
-txn_response_model = ns.model(
+txn_response_model = add_model(
+    ns,
     "TxnResponse",
     {
         "results": fields.List(
@@ -83,15 +88,22 @@ txn_response_model = ns.model(
         )
     },
 )
-txn_failed_model = ns.inherit(
+txn_failed_model = ns.add_model(
     "TxnFailed",
-    problem_model,
-    {
-        "failed_index": fields.Integer(required=True, description="the first failing operation"),
-        "patch_index": fields.Integer(
-            description="when that operation is a patch that cannot apply: its failing operation"
-        ),
-    },
+    Model.inherit(
+        "TxnFailed",
+        problem_model,
+        {
+            "failed_index": fields.Integer(
+                required=True, description="the first failing operation"
+            ),
+            "patch_index": fields.Integer(
+                description=(
+                    "when that operation is a patch that cannot apply: its failing operation"
+                )
+            ),
+        },
+    ),
 )
 
 
