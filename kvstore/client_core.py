@@ -6,7 +6,9 @@ is a loop of a few lines around the methods here.
 
 A 503 (the datastore is down or throttling) is retried a bounded number of times, waiting as
 the server's `Retry-After` says, capped so a client is never parked for minutes; except a 503
-saying that a write's outcome is unknown: sent again, it could be applied twice.
+saying that a write's outcome is unknown: sent again, it could be applied twice. The policy
+is written here because httpx, unlike urllib3 (`Retry(respect_retry_after_header=True)`),
+has no retry of answers, and this one must read the problem's type.
 """
 
 from __future__ import annotations
