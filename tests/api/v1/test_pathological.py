@@ -330,6 +330,28 @@ def test_bad_query_parameter_is_400(client: FlaskClient, query: str) -> None:
     assert_problem(response, 400)
 
 
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor",
+        "%FF",
+        "A" * 50_000,
+        base64.urlsafe_b64encode(b"[" * 5000).decode(),
+        base64.urlsafe_b64encode(b'{"v": 1, "after": "a", "folder": "yes"}').decode(),
+        base64.urlsafe_b64encode(b'{"v": 1, "after": {"a": 1}}').decode(),
+    ],
+)
+@pytest.mark.parametrize(
+    "route",
+    ["GET /v1/key?keys=true&", "GET /v1/key?keys=true&delimiter=/&", "DELETE /v1/key?prefix=p&"],
+)
+def test_a_bad_cursor_is_400_on_every_route_that_takes_one(
+    client: FlaskClient, route: str, cursor: str
+) -> None:
+    method, path = route.split(" ")
+    assert_problem(client.open(f"{path}cursor={cursor}", method=method), 400)
+
+
 @pytest.mark.parametrize("limit", ["1", "0005", "1000"])
 def test_a_limit_of_ascii_digits_is_read(client: FlaskClient, limit: str) -> None:
     page = client.get(f"/v1/key?limit={limit}").get_json()
