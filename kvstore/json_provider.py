@@ -38,3 +38,10 @@ class CompactJSONProvider(DefaultJSONProvider):
             return orjson.dumps(obj, default=self.default, option=_OPTIONS).decode()
         except TypeError:  # orjson.JSONEncodeError: an int beyond 64 bits, a non-str key
             return super().dumps(obj, separators=_COMPACT)
+
+    def dumps_bytes(self, obj: Any) -> bytes:
+        """`dumps(obj)` as the UTF-8 a response body is: orjson's own bytes, not re-encoded."""
+        try:
+            return orjson.dumps(obj, default=self.default, option=_OPTIONS)
+        except TypeError:
+            return super().dumps(obj, separators=_COMPACT).encode()

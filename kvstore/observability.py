@@ -203,27 +203,37 @@ def log_caller(name: str) -> None:
     g.kvstore_grant = name
 
 
+#: The WSGI environ's name of `X-Request-ID` (what `request.headers.get` looks up, unwrapped).
+_REQUEST_ID_ENVIRON = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
+
+
 def _start_request() -> None:
-    g.request_started = time.perf_counter()
-    g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    state = g._get_current_object()  # one context lookup rather than one per attribute
+    state.request_started = time.perf_counter()
+    state.request_id = request_id_from(request.environ.get(_REQUEST_ID_ENVIRON))
 
 
 def _finish_request(response: Response) -> Response:
+    state = g._get_current_object()
+    current = request._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy
     # A before_request registered earlier may have answered first: this one then did not run.
-    request_id = g.get("request_id") or request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    request_id = state.get("request_id") or request_id_from(
+        current.environ.get(_REQUEST_ID_ENVIRON)
+    )
     response.headers[REQUEST_ID_HEADER] = request_id
-    level = logging.ERROR if response.status_code >= 500 else logging.INFO
+    status = response.status_code
+    level = logging.ERROR if status >= 500 else logging.INFO
     if access_log.isEnabledFor(level):
-        started = g.get("request_started")
+        started = state.get("request_started")
         duration = None if started is None else (time.perf_counter() - started) * 1000
         fields = {
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
+            "method": current.method,
+            "path": current.path,
+            "status": status,
             "duration_ms": None if duration is None else round(duration, 3),
             "request_id": request_id,
-            "remote_addr": request.remote_addr,
-            "grant": g.get("kvstore_grant"),
+            "remote_addr": current.remote_addr,
+            "grant": state.get("kvstore_grant"),
         }
         log_access(level, fields)
     return response
