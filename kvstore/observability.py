@@ -204,39 +204,64 @@ def log_caller(name: str) -> None:
 
 
 #: The WSGI environ's name of `X-Request-ID` (what `request.headers.get` looks up, unwrapped).
-_REQUEST_ID_ENVIRON = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
+REQUEST_ID_ENVIRON = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 
 
 def _start_request() -> None:
     state = g._get_current_object()  # one context lookup rather than one per attribute
     state.request_started = time.perf_counter()
-    state.request_id = request_id_from(request.environ.get(_REQUEST_ID_ENVIRON))
+    state.request_id = request_id_from(request.environ.get(REQUEST_ID_ENVIRON))
+
+
+def start_request(started: float, request_id: str) -> None:
+    """What `_start_request` records, for a request whose clock and id were taken before
+    its context existed (`kvstore/fast_get.py`)."""
+    state = g._get_current_object()
+    state.request_started = started
+    state.request_id = request_id
 
 
 def _finish_request(response: Response) -> Response:
     state = g._get_current_object()
     current = request._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy
     # A before_request registered earlier may have answered first: this one then did not run.
-    request_id = state.get("request_id") or request_id_from(
-        current.environ.get(_REQUEST_ID_ENVIRON)
-    )
+    request_id = state.get("request_id") or request_id_from(current.environ.get(REQUEST_ID_ENVIRON))
     response.headers[REQUEST_ID_HEADER] = request_id
-    status = response.status_code
+    log_request(
+        response.status_code,
+        current.method,
+        current.path,
+        state.get("request_started"),
+        request_id,
+        current.remote_addr,
+        state.get("kvstore_grant"),
+    )
+    return response
+
+
+def log_request(
+    status: int,
+    method: str,
+    path: str,
+    started: float | None,
+    request_id: str,
+    remote_addr: str | None,
+    grant: str | None,
+) -> None:
+    """The access line of one answered request (`started`: its `time.perf_counter()`)."""
     level = logging.ERROR if status >= 500 else logging.INFO
     if access_log.isEnabledFor(level):
-        started = state.get("request_started")
         duration = None if started is None else (time.perf_counter() - started) * 1000
         fields = {
-            "method": current.method,
-            "path": current.path,
+            "method": method,
+            "path": path,
             "status": status,
             "duration_ms": None if duration is None else round(duration, 3),
             "request_id": request_id,
-            "remote_addr": current.remote_addr,
-            "grant": state.get("kvstore_grant"),
+            "remote_addr": remote_addr,
+            "grant": grant,
         }
         log_access(level, fields)
-    return response
 
 
 def init_app(app: Flask, settings: Settings) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Response, current_app, request
+from flask.json.provider import JSONProvider
 from werkzeug.datastructures import Headers
 
 from kvstore import strictjson
@@ -128,6 +129,11 @@ def require_object(
     return body
 
 
+def key_not_found(key: str) -> Problem:
+    """The 404 of a read or write of a key that is not there (or has expired)."""
+    return Problem(404, f"key {key!r} not found", slug="key-not-found")
+
+
 def max_value_bytes() -> int:
     return current_settings().max_value_bytes
 
@@ -141,18 +147,33 @@ def json_response(
 ) -> Response:
     """`payload` as a JSON answer, built in one go with every header it goes out with.
 
+    The body is one bytes object, handed to the server as is (`direct_passthrough`: no
+    per-request iterator around it; HEAD still gets no body).
+    """
+    body = json_body(current_app.json, payload)
+    response = current_app.response_class(None, status, json_headers(body, headers, etag_of))
+    response.response = [body]
+    response.direct_passthrough = True
+    return response
+
+
+def json_body(provider: JSONProvider, payload: Any) -> bytes:
+    """`payload` encoded by the app's JSON provider, as bytes (orjson's own, not re-encoded)."""
+    if isinstance(provider, CompactJSONProvider):
+        return provider.dumps_bytes(payload)
+    return provider.dumps(payload).encode()
+
+
+def json_headers(
+    body: bytes, headers: Mapping[str, str] | None = None, etag_of: Item | None = None
+) -> Headers:
+    """The headers of a JSON answer with `body`: type, length, security, the view's, `ETag`.
+
     Setting headers one at a time scans the list each time, and `Headers(list)` checks every
     value for line breaks: together a tenth of a small GET. The headers the service makes
-    itself (type, length, the security headers, an item's `ETag`: none can hold a line
-    break) are laid down as the list; only the view's own `headers` go through
-    `Headers.add` and its checks. The body is one bytes object, handed to the server as is
-    (`direct_passthrough`: no per-request iterator around it; HEAD still gets none).
+    itself (none can hold a line break) are laid down as the list; only the view's own
+    `headers` go through `Headers.add` and its checks.
     """
-    provider = current_app.json
-    if isinstance(provider, CompactJSONProvider):
-        body = provider.dumps_bytes(payload)
-    else:
-        body = provider.dumps(payload).encode()
     own = {name.lower() for name in headers} if headers else set()
     listed = [("Content-Type", JSON), ("Content-Length", str(len(body)))]
     listed += [(n, v) for n, v in SECURITY_HEADERS if n.lower() not in own]
@@ -163,10 +184,7 @@ def json_response(
             built.add(name, value)
     if etag_of is not None:
         built._list.append(("ETag", etag(etag_of)))
-    response = current_app.response_class(None, status, built)
-    response.response = [body]
-    response.direct_passthrough = True
-    return response
+    return built
 
 
 def empty_response(status: int) -> Response:

@@ -15,6 +15,7 @@ from kvstore.api.v1.http import (
     etag,
     item_response,
     json_response,
+    key_not_found,
     max_value_bytes,
     optional_query_int,
     query_flag,
@@ -239,7 +240,7 @@ class KeyItem(Resource):  # type: ignore[misc]
         """Read one key; honours `If-None-Match`."""
         item = current_datastore().get(key)
         if item is None:
-            raise Problem(404, f"key {key!r} not found", slug="key-not-found")
+            raise key_not_found(key)
         if not_modified(item):
             response = empty_response(304)
             response.headers["ETag"] = etag(item)
@@ -319,5 +320,5 @@ class KeyItem(Resource):  # type: ignore[misc]
         """Delete a key; honours `If-Match`."""
         condition = _condition_of_an_existing_key()
         if not current_datastore().delete(key, condition=condition):
-            raise Problem(404, f"key {key!r} not found", slug="key-not-found")
+            raise key_not_found(key)
         return empty_response(204)
