@@ -12,7 +12,7 @@ from kvstore.datastores import factory
 from kvstore.datastores.base import Datastore
 from kvstore.dispatch import SyncCheckedOnceFlask
 from kvstore.errors import problem_response
-from kvstore.fast_get import init_app as init_fast_get
+from kvstore.fast_path import init_app as init_fast_path
 from kvstore.json_provider import CompactJSONProvider
 from kvstore.key_converter import KeyConverter
 from kvstore.navigation import RelativeRedirectFlask
@@ -68,5 +68,5 @@ def create_app(
     app.register_error_handler(Exception, problem_response)
     app.after_request(add_security_headers)
     init_observability(app, settings)
-    init_fast_get(app)
+    init_fast_path(app)
     return app

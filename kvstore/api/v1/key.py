@@ -48,6 +48,7 @@ from kvstore.datastores.base import (
     MAX_LIST_LIMIT,
     MAX_TTL_SECONDS,
     Condition,
+    Datastore,
     Item,
     validate_key,
 )
@@ -81,14 +82,25 @@ BODY_OVERHEAD = 64 * 1024
 
 
 def _body_limit() -> int:
-    return 2 * max_value_bytes() + BODY_OVERHEAD
+    return item_body_limit(max_value_bytes())
+
+
+def item_body_limit(max_value_bytes: int) -> int:
+    """The largest body a write of one key reads: the value's limit, escaped, and its JSON."""
+    return 2 * max_value_bytes + BODY_OVERHEAD
+
+
+def put_item(datastore: Datastore, key: str, condition: Condition, body: Any) -> tuple[Item, bool]:
+    """PUT's write, once its condition and body are read: the stored item, and if created."""
+    body = require_object(body, {"value", "ttl"}, {"value"})
+    return datastore.put(key, body["value"], ttl=body.get("ttl"), condition=condition)
 
 
 def item_url(key: str) -> str:
     return url_for("v1.key_item", key=key)
 
 
-def _write_response(item: Item, created: bool) -> Response:
+def write_response(item: Item, created: bool) -> Response:
     headers = {"Location": item_url(item.key)} if created else None
     return item_response(item, 201 if created else 200, headers)
 
@@ -192,7 +204,7 @@ class KeyList(Resource):  # type: ignore[misc]
             )
         except PreconditionFailed:
             raise Problem(409, f"key {body['key']!r} already exists", slug="key-exists") from None
-        return _write_response(item, created=True)
+        return write_response(item, created=True)
 
     @ns.doc(
         params={
@@ -259,11 +271,8 @@ class KeyItem(Resource):  # type: ignore[misc]
     def put(self, key: str) -> Response:
         """Create or replace; `If-Match: "<version>"`, `If-Match: *`, `If-None-Match: *`."""
         condition = write_condition()
-        body = require_object(read_json_body(_body_limit()), {"value", "ttl"}, {"value"})
-        item, created = current_datastore().put(
-            key, body["value"], ttl=body.get("ttl"), condition=condition
-        )
-        return _write_response(item, created)
+        item, created = put_item(current_datastore(), key, condition, read_json_body(_body_limit()))
+        return write_response(item, created)
 
     @ns.doc(
         consumes=list(FORMAT_OF),

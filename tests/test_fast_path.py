@@ -1,4 +1,4 @@
-"""The GET lane in front of Flask (`kvstore/fast_get.py`) answers exactly as Flask would.
+"""The GET and PUT lane in front of Flask (`kvstore/fast_path.py`) answers as Flask would.
 
 Each request runs twice from one environ: through the app (where the lane takes it) and
 straight through Flask's own `wsgi_app`, behind the lane; status, headers, body and the
@@ -19,7 +19,7 @@ from kvstore.app import create_app
 from kvstore.datastores.base import Item
 from kvstore.datastores.errors import DatastoreUnavailable
 from kvstore.datastores.memory import MemoryDatastore
-from kvstore.fast_get import FastGet
+from kvstore.fast_path import FastPath
 from kvstore.settings import Settings, parse_api_keys
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
@@ -52,9 +52,9 @@ def make_app(store: CountingStore, **settings: Any) -> Flask:
     return create_app(Settings(datastore="memory", **settings), datastore=store)
 
 
-def lane_of(app: Flask) -> FastGet:
+def lane_of(app: Flask) -> FastPath:
     lane = app.wsgi_app
-    assert isinstance(lane, FastGet)
+    assert isinstance(lane, FastPath)
     return lane
 
 
@@ -96,6 +96,67 @@ def test_the_lane_answers_as_flask_does(
     assert lines[0]["remote_addr"] == "127.0.0.7"
 
 
+PUT_BODY = b'{"value": [1, "two", {"3": null}]}'
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "status"),
+    [
+        ("/v1/key/sports", PUT_BODY, {}, "200 OK"),
+        ("/v1/key/fresh", PUT_BODY, {}, "201 CREATED"),
+        ("/v1/key/sports", PUT_BODY, {"If-Match": '"1"'}, "200 OK"),
+        ("/v1/key/sports", PUT_BODY, {"If-Match": '"7"'}, "412 PRECONDITION FAILED"),
+        ("/v1/key/sports", PUT_BODY, {"If-None-Match": "*"}, "412 PRECONDITION FAILED"),
+        ("/v1/key/sports", PUT_BODY, {"If-Match": "1"}, "400 BAD REQUEST"),
+        ("/v1/key/sports", b'{"value": 1, "value": 2}', {}, "400 BAD REQUEST"),
+        ("/v1/key/sports", b"", {}, "400 BAD REQUEST"),
+        ("/v1/key/sports", b'{"value": 1, "extra": 2}', {}, "422 UNPROCESSABLE ENTITY"),
+        ("/v1/key/sports", b'{"value": 1, "ttl": 0}', {}, "422 UNPROCESSABLE ENTITY"),
+        ("/v1/key/a//b", PUT_BODY, {}, "400 BAD REQUEST"),
+    ],
+)
+def test_a_put_answers_as_flask_does(
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    status: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    answers, lines = [], []
+    for through_lane in (True, False):
+        store = CountingStore()
+        store.put("sports", ["baseball", "hockey", "football"])
+        app = make_app(store)
+        capsys.readouterr()
+        wsgi = app if through_lane else lane_of(app).wsgi_app
+        answer = run(
+            wsgi,
+            path,
+            method="PUT",
+            data=body,
+            content_type="application/json",
+            headers={"X-Request-ID": "same-id", **headers},
+        )
+        answers.append((answer, [(i.key, i.value, i.version) for i in store.list().items]))
+        (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+        del line["time"], line["duration_ms"]
+        lines.append(line)
+
+    (fast, fast_store), (flask, flask_store) = answers
+    assert fast[0] == status
+    # The answers differ only in updated_at, which is the write's own time.
+    assert fast[0] == flask[0]
+    assert [name for name, _ in fast[1]] == [name for name, _ in flask[1]]
+    if fast[0].startswith("20"):
+        fast_item, flask_item = json.loads(fast[2]), json.loads(flask[2])
+        del fast_item["updated_at"], flask_item["updated_at"]
+        assert fast_item == flask_item
+    else:
+        assert fast == flask
+    assert fast_store == flask_store
+    assert lines[0] == lines[1]
+
+
 def test_a_stored_key_skips_flask(store: CountingStore) -> None:
     app = make_app(store)
     lane = lane_of(app)
@@ -126,6 +187,10 @@ def test_a_stored_key_skips_flask(store: CountingStore) -> None:
         {"headers": {"If-None-Match": '"1"'}},
         {"path": "/v1/key/caf\u00e9"},
         {"path": "/v1/key/"},
+        {"method": "DELETE"},
+        {"method": "PUT", "data": PUT_BODY, "content_type": "application/json; charset=utf-8"},
+        {"method": "PUT", "data": PUT_BODY, "content_type": "text/plain"},
+        {"method": "PUT", "data": b"x" * 600_000, "content_type": "application/json"},
     ],
 )
 def test_anything_else_goes_to_flask(store: CountingStore, kwargs: dict[str, Any]) -> None:
