@@ -9,7 +9,6 @@ every write: the PUT rows compare durable writes with durable writes.
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import procs
-from bench.seed import KEYS, VALUE
+from bench.seed import KEYS, VALUE, send
 
 
 def binary() -> str | None:
@@ -70,18 +69,11 @@ def _b64(text: str) -> str:
 def seed(port: int, count: int = KEYS) -> None:
     """Put the keys the scenarios read (`bench/0` .. `bench/N-1`) through the gateway."""
     value = _b64(json.dumps(VALUE, separators=(",", ":")))
-    headers = {"Content-Type": "application/json"}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        for i in range(count):
-            body = json.dumps({"key": _b64(f"bench/{i}"), "value": value})
-            conn.request("POST", "/v3/kv/put", body, headers)
-            response = conn.getresponse()
-            response.read()
-            if response.status >= 300:
-                raise RuntimeError(f"seeding etcd bench/{i}: HTTP {response.status}")
-    finally:
-        conn.close()
+    puts = (
+        ("POST", "/v3/kv/put", json.dumps({"key": _b64(f"bench/{i}"), "value": value}).encode())
+        for i in range(count)
+    )
+    send(port, puts)
 
 
 def describe() -> str:

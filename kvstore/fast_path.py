@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import ClientDisconnected
@@ -53,6 +55,17 @@ if TYPE_CHECKING:
 PREFIX = "/v1/key/"
 
 
+@dataclass(slots=True)
+class Exchange:
+    """One request this module answers: its WSGI pair, its clock and id, its key."""
+
+    environ: WSGIEnvironment
+    start_response: StartResponse
+    key: str
+    started: float = field(default_factory=time.perf_counter)
+    request_id: str = ""
+
+
 class FastPath:
     """WSGI middleware for `app.wsgi_app` (Flask's documented place for one)."""
 
@@ -74,112 +87,67 @@ class FastPath:
         resources = resources_of(self.app)
         if resources.settings.api_keys:
             return self.wsgi_app(environ, start_response)
+        length = 0
         if method == "GET":
             if "HTTP_IF_NONE_MATCH" in environ:
                 return self.wsgi_app(environ, start_response)
-            return self.get(environ, start_response, path, resources)
-        length = _body_length(environ, item_body_limit(resources.settings.max_value_bytes))
-        if length is None:
-            return self.wsgi_app(environ, start_response)
-        return self.put(environ, start_response, path, resources, length)
-
-    def get(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        path: str,
-        resources: AppResources,
-    ) -> Iterable[bytes]:
-        started = time.perf_counter()
-        request_id = request_id_from(environ.get(REQUEST_ID_ENVIRON))
-        key = path[len(PREFIX) :]
+        else:
+            found = _body_length(environ, item_body_limit(resources.settings.max_value_bytes))
+            if found is None:
+                return self.wsgi_app(environ, start_response)
+            length = found
+        exchange = Exchange(environ, start_response, path[len(PREFIX) :])
+        exchange.request_id = request_id_from(environ.get(REQUEST_ID_ENVIRON))
         try:
-            item = resources.datastore().get(key)
-            if item is None:
-                raise key_not_found(key)
-        except Exception as exc:  # answered by the app's own error handling
-            return self.raised(environ, start_response, exc, started, request_id)
-        return self.answer(environ, start_response, item, started, request_id)
+            if method == "GET":
+                return self.get(exchange, resources)
+            return self.put(exchange, resources, length)
+        except Exception as exc:  # answered by the app's own error handling, as the view's
+            app: Any = self.app
+            return self.in_flask(exchange, partial(app.handle_user_exception, exc))
 
-    def put(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        path: str,
-        resources: AppResources,
-        length: int,
-    ) -> Iterable[bytes]:
-        started = time.perf_counter()
-        request_id = request_id_from(environ.get(REQUEST_ID_ENVIRON))
-        key = path[len(PREFIX) :]
-        try:
-            # In the view's order: the precondition headers, then the body, then the write.
-            condition = condition_of(
-                environ.get("HTTP_IF_MATCH"), environ.get("HTTP_IF_NONE_MATCH")
-            )
-            body = parse_json(_read(environ, length))
-            item, created = put_item(resources.datastore(), key, condition, body)
-        except Exception as exc:
-            return self.raised(environ, start_response, exc, started, request_id)
+    def get(self, exchange: Exchange, resources: AppResources) -> Iterable[bytes]:
+        item = resources.datastore().get(exchange.key)
+        if item is None:
+            raise key_not_found(exchange.key)
+        return self.answer(exchange, item)
+
+    def put(self, exchange: Exchange, resources: AppResources, length: int) -> Iterable[bytes]:
+        environ = exchange.environ
+        # In the view's order: the precondition headers, then the body, then the write.
+        condition = condition_of(environ.get("HTTP_IF_MATCH"), environ.get("HTTP_IF_NONE_MATCH"))
+        body = parse_json(_read(environ, length))
+        item, created = put_item(resources.datastore(), exchange.key, condition, body)
         if created:
-            return self.in_flask(
-                environ, start_response, lambda: write_response(item, True), started, request_id
-            )
-        return self.answer(environ, start_response, item, started, request_id)
+            return self.in_flask(exchange, lambda: write_response(item, True))
+        return self.answer(exchange, item)
 
-    def answer(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        item: Item,
-        started: float,
-        request_id: str,
-    ) -> Iterable[bytes]:
+    def answer(self, exchange: Exchange, item: Item) -> Iterable[bytes]:
         """`item_response(item)` with its request id and access line, without Flask."""
+        environ = exchange.environ
         body = json_body(self.app.json, item.to_dict())
         headers = json_headers(body, etag_of=item)
-        headers.add(REQUEST_ID_HEADER, request_id)
+        headers.add(REQUEST_ID_HEADER, exchange.request_id)
         log_request(
             200,
             environ["REQUEST_METHOD"],
             environ["PATH_INFO"],
-            started,
-            request_id,
+            exchange.started,
+            exchange.request_id,
             environ.get("REMOTE_ADDR"),
             None,
         )
-        start_response("200 OK", headers.to_wsgi_list())
+        exchange.start_response("200 OK", headers.to_wsgi_list())
         return [body]
 
-    def raised(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        exc: Exception,
-        started: float,
-        request_id: str,
-    ) -> Iterable[bytes]:
-        """Flask's answer to the view raising `exc`."""
-        app: Any = self.app
-        return self.in_flask(
-            environ, start_response, lambda: app.handle_user_exception(exc), started, request_id
-        )
-
-    def in_flask(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        view: Callable[[], Any],
-        started: float,
-        request_id: str,
-    ) -> Iterable[bytes]:
+    def in_flask(self, exchange: Exchange, view: Callable[[], Any]) -> Iterable[bytes]:
         """What `view` returns, finished by Flask in a request context for this environ: its
         after_request hooks (the access line among them) and teardown, as for any view."""
         app: Any = self.app
-        with app.request_context(environ):
-            start_request(started, request_id)
+        with app.request_context(exchange.environ):
+            start_request(exchange.started, exchange.request_id)
             response = app.finalize_request(view())
-        answer: Iterable[bytes] = response(environ, start_response)
+        answer: Iterable[bytes] = response(exchange.environ, exchange.start_response)
         return answer
 
 

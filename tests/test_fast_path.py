@@ -64,6 +64,20 @@ def run(wsgi: Callable[..., Iterable[bytes]], path: str, **kwargs: Any) -> Answe
     return status, list(headers.items()), b"".join(body)
 
 
+def count_flask_calls(app: Flask) -> list[str]:
+    """The paths of the requests the lane hands to Flask, from now on."""
+    lane = lane_of(app)
+    calls: list[str] = []
+    inner = lane.wsgi_app
+
+    def counting(environ: Any, start_response: Any) -> Iterable[bytes]:
+        calls.append(environ["PATH_INFO"])
+        return inner(environ, start_response)
+
+    lane.wsgi_app = counting
+    return calls
+
+
 def both(app: Flask, path: str, **kwargs: Any) -> tuple[Answer, Answer]:
     kwargs.setdefault("headers", {"X-Request-ID": "same-id"})
     return run(app, path, **kwargs), run(lane_of(app).wsgi_app, path, **kwargs)
@@ -159,15 +173,7 @@ def test_a_put_answers_as_flask_does(
 
 def test_a_stored_key_skips_flask(store: CountingStore) -> None:
     app = make_app(store)
-    lane = lane_of(app)
-    calls: list[str] = []
-    inner = lane.wsgi_app
-
-    def counting(environ: Any, start_response: Any) -> Iterable[bytes]:
-        calls.append(environ["PATH_INFO"])
-        return inner(environ, start_response)
-
-    lane.wsgi_app = counting
+    calls = count_flask_calls(app)
     status, headers, body = run(app, "/v1/key/sports")
 
     assert status == "200 OK"
@@ -196,15 +202,7 @@ def test_a_stored_key_skips_flask(store: CountingStore) -> None:
 def test_anything_else_goes_to_flask(store: CountingStore, kwargs: dict[str, Any]) -> None:
     store.put("caf\u00e9", 1)
     app = make_app(store)
-    lane = lane_of(app)
-    calls: list[str] = []
-    inner = lane.wsgi_app
-
-    def counting(environ: Any, start_response: Any) -> Iterable[bytes]:
-        calls.append(environ["PATH_INFO"])
-        return inner(environ, start_response)
-
-    lane.wsgi_app = counting
+    calls = count_flask_calls(app)
     path = kwargs.pop("path", "/v1/key/sports")
     run(app, path, **kwargs)
 
