@@ -85,7 +85,7 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        return utc_stamp(record.created)
+        return f"{_second_text(int(record.created))}.{int(record.msecs):03d}Z"
 
 
 #: The last second formatted, with its text: one tuple, so that a thread never pairs one
@@ -93,15 +93,21 @@ class JSONFormatter(logging.Formatter):
 _stamp: tuple[int, str] = (-1, "")
 
 
-def utc_stamp(created: float) -> str:
-    """`created` (a `time.time()`) as `2026-11-29T00:10:13.492Z`; the seconds part is cached."""
+def _second_text(second: int) -> str:
+    """`second` (epoch) as `2026-11-29T00:10:13`, formatted once per second."""
     global _stamp
-    second, text = _stamp
-    if int(created) != second:
-        second = int(created)
+    cached, text = _stamp
+    if second != cached:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _stamp = (second, text)
-    return f"{text}.{int((created - second) * 1000):03d}Z"
+    return text
+
+
+def utc_stamp(created: float) -> str:
+    """`created` (a `time.time()`) as `2026-11-29T00:10:13.492Z`, milliseconds as a
+    `LogRecord` counts them from its `created`."""
+    second = int(created)
+    return f"{_second_text(second)}.{int((created - second) * 1000):03d}Z"
 
 
 def _json_string(value: str | None) -> str:
@@ -215,7 +221,7 @@ def _start_request() -> None:
 
 def start_request(started: float, request_id: str) -> None:
     """What `_start_request` records, for a request whose clock and id were taken before
-    its context existed (`kvstore/fast_get.py`)."""
+    its context existed (`kvstore/fast_path.py`)."""
     state = g._get_current_object()
     state.request_started = started
     state.request_id = request_id

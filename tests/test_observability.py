@@ -210,9 +210,12 @@ def test_the_direct_access_line_is_the_formatters_line(
     level = logging.ERROR if status >= 500 else logging.INFO
     record = logging.LogRecord("kvstore.access", level, __file__, 1, "request", None, None)
     record.fields = fields
+    # A time whose milliseconds every Python counts alike (3.12 counts them from nanoseconds).
+    record.created, record.msecs = 1764590413.25, 250.0
 
     expected = JSONFormatter().format(record) + "\n"
     assert access_line(level, record.created, fields) == expected
+    assert expected.startswith('{"time": "2025-12-01T12:00:13.250Z", ')
 
 
 def test_a_filter_on_the_access_logger_still_sees_every_record() -> None:
