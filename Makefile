@@ -127,8 +127,9 @@ spec: install
 ui-screenshot: install browser
 	$(BIN)/python -m tests.ui_screenshot docs/ui.png
 
-# The benchmark (README "Performance"): a few minutes, loopback only, leaves no process behind.
-# wrk comes from Debian's packages; BENCH_ARGS passes options, e.g. BENCH_ARGS=--quick.
+# The benchmark (docs/performance.md): a few minutes, loopback only, leaves no process behind.
+# wrk and etcd (the reference rows' etcd-server) come from Debian's packages, installed when
+# missing; without etcd the reference rows skip it. BENCH_ARGS passes options, e.g. --quick.
 bench: install
 	@if ! command -v wrk >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -137,6 +138,15 @@ bench: install
 			apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
 		else \
 			echo "make bench needs wrk: apt-get install wrk (as root)" >&2; exit 1; \
+		fi; \
+	fi
+	@if ! command -v etcd >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's etcd-server for the benchmark's reference rows"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get update -qq && apt-get install -y -qq etcd-server >/dev/null; \
+		else \
+			echo "etcd is missing and cannot be installed here: its reference row will skip"; \
 		fi; \
 	fi
 	$(BIN)/python -m bench $(BENCH_ARGS)

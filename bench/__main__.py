@@ -1,9 +1,11 @@
-"""`python -m bench`: the whole benchmark, printed as tables (see README, Performance).
+"""`python -m bench`: the whole benchmark, printed as tables (see docs/performance.md).
 
-Sections, each skippable: the per-datastore table (production server, every request kind,
-ratios to its /healthz floor; DynamoDB on moto's server, PostgreSQL on a server of its own),
-the server comparison (gunicorn sync / gthread / granian on
-the same app), the DynamoDB latency check against moto's own GetItem, and the memory soak.
+Sections, each skippable: the reference comparison (GET and PUT on etcd's v3 JSON gateway,
+a bare Flask route and `kvstore serve` on memory and SQLite, interleaved), the per-datastore
+table (production server, every request kind, ratios to its /healthz floor; DynamoDB on
+moto's server, PostgreSQL on a server of its own), the server comparison (gunicorn sync /
+gthread / granian on the same app), the DynamoDB latency check against moto's own GetItem,
+and the memory soak.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="memory,sqlite,dynamodb,postgres",
         help="comma-separated (dynamodb and postgres only when their servers can run here)",
     )
-    parser.add_argument("--skip", default="", help="comma-separated: table,servers,soak")
+    parser.add_argument("--skip", default="", help="comma-separated: reference,table,servers,soak")
     parser.add_argument("--soak-requests", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="2 s rows, 20,000-request soak")
     return parser.parse_args(argv)
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.header("kvstore bench"), flush=True)
     with tempfile.TemporaryDirectory(prefix="kvstore-bench-") as tmp:
         options = suite.Options(args.seconds, args.connections, Path(tmp))
+        if "reference" not in skip:
+            run_reference(options)
         if "table" not in skip:
             run_table(args.datastores, options)
         if "servers" not in skip:
@@ -56,6 +60,17 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(report.soak_lines("sqlite", result)), flush=True)
     print(f"\nend: {report.machine()}")
     return 0
+
+
+def run_reference(options: suite.Options) -> None:
+    rows, missing = suite.compare_references(options)
+    print(
+        "\nReference: GET and PUT (replace) of 1,000 seeded keys, wrk"
+        f" -t1 -c{options.connections}, medians of 3 interleaved rounds:"
+    )
+    if missing:
+        print(f"etcd: skipped ({missing})")
+    print("\n".join(report.reference_rows(rows)), flush=True)
 
 
 def run_table(datastores: str, options: suite.Options) -> None:

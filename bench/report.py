@@ -7,7 +7,7 @@ import platform
 import time
 from collections.abc import Sequence
 
-from bench.suite import Row, ServerRow, SoakResult
+from bench.suite import ETCD, FLASK, ReferenceRow, Row, ServerRow, SoakResult
 
 
 def machine() -> str:
@@ -72,6 +72,31 @@ def server_rows(rows: Sequence[ServerRow]) -> list[str]:
             f"| {row.config.name:26} | {row.healthz.rps:14.0f} | {_ms(row.healthz.p50_us):>6} "
             f"| {row.get.rps:9.0f} | {_ms(row.get.p50_us):>6} | {ratio:24.2f} |{flag}"
         )
+    return lines
+
+
+def reference_rows(rows: Sequence[ReferenceRow]) -> list[str]:
+    """GET and PUT of each server, with its ratios to etcd's and to the bare Flask route's."""
+    by_name = {row.name: row for row in rows}
+    refs = [by_name[name] for name in (ETCD, FLASK) if name in by_name]
+    ratio_heads = "".join(f" | {'x ' + ref.name:>12}" for ref in refs)
+    lines = [
+        f"| {'server':36} | {'GET req/s':>9} | {'p50 ms':>6}{ratio_heads} "
+        f"| {'PUT req/s':>9} | {'p50 ms':>6}{ratio_heads} |",
+        f"|{'-' * 38}|{'-' * 11}|{'-' * 8}{'|' + '-' * 14 if refs else ''}"
+        f"{'|' + '-' * 14 if len(refs) > 1 else ''}|{'-' * 11}|{'-' * 8}"
+        f"{'|' + '-' * 14 if refs else ''}{'|' + '-' * 14 if len(refs) > 1 else ''}|",
+    ]
+    for row in rows:
+        cells = [f"| {row.description:36}"]
+        for mine, attr in ((row.get, "get"), (row.put, "put")):
+            cells.append(f" | {mine.rps:9.0f} | {_ms(mine.p50_us):>6}")
+            for ref in refs:
+                base: float = getattr(ref, attr).rps
+                cells.append(f" | {mine.rps / base if base else 0.0:12.2f}")
+        errors = row.get.errors + row.put.errors
+        cells.append(" |" + (f" ({errors} errors)" if errors else ""))
+        lines.append("".join(cells))
     return lines
 
 

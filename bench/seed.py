@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections.abc import Iterable
 
 VALUE = {"name": "bench", "tags": ["a", "b", "c"], "count": 12345, "nested": {"ok": True}}
 KEYS = 1000
@@ -12,15 +13,21 @@ KEYS = 1000
 def seed(port: int, count: int = KEYS) -> None:
     """PUT `count` keys over one keep-alive connection; raises on any non-2xx answer."""
     body = json.dumps({"value": VALUE}).encode()
+    send(port, (("PUT", f"/v1/key/bench/{i}", body) for i in range(count)))
+
+
+def send(port: int, requests: Iterable[tuple[str, str, bytes]]) -> None:
+    """Each (method, path, JSON body) in turn over one keep-alive connection; raises on any
+    non-2xx answer."""
     headers = {"Content-Type": "application/json"}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        for i in range(count):
-            conn.request("PUT", f"/v1/key/bench/{i}", body, headers)
+        for method, path, body in requests:
+            conn.request(method, path, body, headers)
             response = conn.getresponse()
             response.read()
             if response.status >= 300:
-                raise RuntimeError(f"seeding bench/{i}: HTTP {response.status}")
+                raise RuntimeError(f"seeding: {method} {path}: HTTP {response.status}")
     finally:
         conn.close()
 

@@ -20,6 +20,7 @@ class ServerConfig:
     argv: tuple[str, ...]  # without host and port
     kind: str  # "kvstore" | "gunicorn" | "granian"
     processes: int = 1  # worker processes: the memory datastore needs exactly one
+    app: str = APP  # the WSGI app gunicorn or granian imports
 
     def command(self, port: int) -> list[str]:
         if self.kind == "kvstore":
@@ -27,9 +28,9 @@ class ServerConfig:
                     "--port", str(port), *self.argv]  # fmt: skip
         if self.kind == "gunicorn":
             return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                    *self.argv, APP]  # fmt: skip
+                    *self.argv, self.app]  # fmt: skip
         return [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
-                "--port", str(port), "--no-ws", *self.argv, APP]  # fmt: skip
+                "--port", str(port), "--no-ws", *self.argv, self.app]  # fmt: skip
 
 
 PRODUCTION = ServerConfig("production", "kvstore serve (make run)", (), "kvstore")
@@ -66,6 +67,17 @@ def granian(workers: int, threads: int) -> ServerConfig:
                         f"granian WSGI, {workers} workers x {threads} blocking threads",
                         argv, "granian", workers)  # fmt: skip
 
+
+#: The framework's floor (`bench/bare_flask.py`) on the configuration `kvstore serve` gives the
+#: memory datastore: one process, one thread. Served by granian itself, so the row does not
+#: depend on how `kvstore serve` fronts kvstore's own app.
+BARE_FLASK = ServerConfig(
+    "bare-flask",
+    "bare Flask route, granian WSGI 1 x 1",
+    ("--workers", "1", "--blocking-threads", "1"),
+    "granian",
+    app="bench.bare_flask:app",
+)
 
 #: The comparison: the baseline the target is stated against comes first.
 CANDIDATES = (

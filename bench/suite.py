@@ -14,9 +14,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import procs, wrk
+from bench import etcd, procs, wrk
 from bench.seed import KEYS, has_route, seed
-from bench.servers import PRODUCTION, ServerConfig
+from bench.servers import BARE_FLASK, PRODUCTION, ServerConfig
 
 
 @dataclass(frozen=True)
@@ -221,6 +221,67 @@ def _median(results: list[wrk.WrkResult]) -> wrk.WrkResult:
         p99_us=middle.p99_us,
         errors=sum(r.errors for r in results),
     )
+
+
+#: The folder holding the `bench` package, for servers that import `bench.bare_flask`.
+ROOT = Path(__file__).resolve().parent.parent
+#: What the reference comparison drives on each server: a read and a replacing write of a key.
+GET = Scenario("GET", "get.lua", (str(KEYS),))
+ETCD_GET = Scenario("GET", "etcd.lua", ("get", str(KEYS)))
+ETCD_PUT = Scenario("PUT", "etcd.lua", ("put", str(KEYS)))
+#: The reference rows' names, which the ratio columns are against.
+ETCD, FLASK = "etcd", "bare-flask"
+
+
+@dataclass
+class ReferenceRow:
+    name: str
+    description: str
+    get: wrk.WrkResult
+    put: wrk.WrkResult
+
+
+def compare_references(
+    options: Options, datastores: tuple[str, ...] = ("memory", "sqlite"), rounds: int = 3
+) -> tuple[list[ReferenceRow], str]:
+    """GET and PUT (replace) on etcd's v3 JSON gateway, a bare Flask route and `kvstore serve`.
+
+    As `compare_servers`: every server runs at once and each is driven in turn, round after
+    round, each figure the median of its rounds, so the ratios between rows are of one run.
+    Returns the rows (etcd's first when it can run here) and why etcd is missing, if it is.
+    """
+    seconds = max(1.0, options.seconds * 0.8)
+    short = Options(seconds, options.connections, options.workdir)
+    put = Scenario("PUT", "put.lua", ("replace", str(KEYS), str(time.time_ns())))
+    targets: list[tuple[str, str, int, Scenario, Scenario]] = []
+    missing = etcd.available()
+    with ExitStack() as stack:
+        if missing is None:
+            port = stack.enter_context(etcd.server(options.workdir))
+            etcd.seed(port)
+            targets.append((ETCD, etcd.describe(), port, ETCD_GET, ETCD_PUT))
+        env = service_env("memory", options.workdir, {"PYTHONPATH": str(ROOT)})
+        port, _ = stack.enter_context(serving(BARE_FLASK, env, options.workdir))
+        seed(port)
+        targets.append((FLASK, BARE_FLASK.description, port, GET, put))
+        for datastore in datastores:
+            env = service_env(datastore, options.workdir)
+            port, _ = stack.enter_context(serving(PRODUCTION, env, options.workdir))
+            seed(port)
+            targets.append((datastore, f"kvstore serve, {datastore}", port, GET, put))
+        samples: dict[str, tuple[list[wrk.WrkResult], list[wrk.WrkResult]]] = {
+            name: ([], []) for name, *_ in targets
+        }
+        for _ in range(rounds):
+            for name, _, port, read, write in targets:
+                gets, puts = samples[name]
+                gets.append(drive(port, read, short))
+                puts.append(drive(port, write, short))
+    rows = [
+        ReferenceRow(name, description, _median(samples[name][0]), _median(samples[name][1]))
+        for name, description, *_ in targets
+    ]
+    return rows, missing or ""
 
 
 @dataclass

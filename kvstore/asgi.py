@@ -159,7 +159,7 @@ class BufferedWSGI:
 
 
 async def _send_timeout(send: Send, seconds: float) -> None:
-    from kvstore.app import SECURITY_HEADERS
+    from kvstore.security_headers import SECURITY_HEADERS
 
     problem = Problem(
         408,

@@ -12,7 +12,14 @@ from flask import Flask
 
 from kvstore.app import create_app
 from kvstore.datastores.memory import MemoryDatastore
-from kvstore.observability import LOGGER_NAME, StdoutHandler, request_id_from
+from kvstore.observability import (
+    LOGGER_NAME,
+    JSONFormatter,
+    RequestIds,
+    StdoutHandler,
+    access_line,
+    request_id_from,
+)
 from kvstore.settings import Settings
 
 UUID_HEX = re.compile(r"[0-9a-f]{32}")
@@ -178,3 +185,64 @@ def test_a_server_error_is_logged_at_error_with_its_request_id(
     assert access["level"] == "ERROR"
     assert access["status"] == 500
     assert access["request_id"] == "rid-500"
+
+
+@pytest.mark.parametrize(
+    ("path", "duration", "grant", "status"),
+    [
+        ("/v1/key/sports", 0.284, None, 200),
+        ('/v1/key/caf\u00e9/"quoted"\\back\tslash', None, "team-a", 500),
+        ("/v1/key/\U0001f600", 12.0, "", 404),
+    ],
+)
+def test_the_direct_access_line_is_the_formatters_line(
+    path: str, duration: float | None, grant: str | None, status: int
+) -> None:
+    fields = {
+        "method": "GET",
+        "path": path,
+        "status": status,
+        "duration_ms": duration,
+        "request_id": "rid-1",
+        "remote_addr": None,
+        "grant": grant,
+    }
+    level = logging.ERROR if status >= 500 else logging.INFO
+    record = logging.LogRecord("kvstore.access", level, __file__, 1, "request", None, None)
+    record.fields = fields
+    # A time whose milliseconds every Python counts alike (3.12 counts them from nanoseconds).
+    record.created, record.msecs = 1764590413.25, 250.0
+
+    expected = JSONFormatter().format(record) + "\n"
+    assert access_line(level, record.created, fields) == expected
+    assert expected.startswith('{"time": "2025-12-01T12:00:13.250Z", ')
+
+
+def test_a_filter_on_the_access_logger_still_sees_every_record() -> None:
+    client = make_app().test_client()
+    seen: list[logging.LogRecord] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        seen.append(record)
+        return False
+
+    logging.getLogger("kvstore.access").addFilter(keep)
+    try:
+        client.get("/healthz")
+    finally:
+        logging.getLogger("kvstore.access").removeFilter(keep)
+
+    assert [r.__dict__["fields"]["path"] for r in seen] == ["/healthz"]
+
+
+def test_a_reseeded_process_makes_ids_of_its_own() -> None:
+    # What a forked worker runs first (os.register_at_fork): a prefix of its own.
+    ids = RequestIds()
+    before = [ids.next() for _ in range(3)]
+    ids.reseed()
+    after = ids.next()
+
+    assert len(set(before)) == 3
+    assert all(UUID_HEX.fullmatch(i) for i in [*before, after])
+    assert {i[:16] for i in before} == {before[0][:16]}
+    assert after[:16] != before[0][:16]

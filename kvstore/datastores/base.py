@@ -243,12 +243,31 @@ class PreparedOperations:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+#: A key that plainly keeps every rule: ASCII segments of no control character and no '/',
+#: none empty. With no '.' in it and short enough, one match accepts it (a batch of 100 gets
+#: validates 100 keys, and the checks below one by one showed in its profile).
+_PLAIN_KEY = re.compile(r"[^\x00-\x1f\x7f/]+(?:/[^\x00-\x1f\x7f/]+)*")
+
+
 def validate_key(key: object) -> str:
     """Enforce the key rules (docs/design.md), so that every key survives URL normalisation.
 
     Raises:
         InvalidKey: naming the rule the key breaks.
     """
+    if (
+        type(key) is str
+        and key.isascii()
+        and len(key) <= MAX_KEY_BYTES
+        and "." not in key
+        and _PLAIN_KEY.fullmatch(key)
+    ):
+        return key  # what `check_key_rules` accepts; any other key goes through it
+    return check_key_rules(key)
+
+
+def check_key_rules(key: object) -> str:
+    """`validate_key` rule by rule, each refusal naming its rule."""
     if not isinstance(key, str):
         raise InvalidKey("key must be a string")
     if not key:

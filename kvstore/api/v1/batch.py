@@ -17,7 +17,7 @@ from typing import Any
 from flask import Response
 from flask_restx import Namespace, Resource, fields
 
-from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
+from kvstore.api.v1.http import json_response, key_not_found, max_value_bytes, read_json_body
 from kvstore.api.v1.limits import batch_body_limit
 from kvstore.api.v1.models import (
     add_model,
@@ -36,7 +36,7 @@ from kvstore.datastores.base import (
     Item,
     Patch,
 )
-from kvstore.errors import Problem, problem_from_exception
+from kvstore.errors import problem_from_exception
 from kvstore.grants import Access
 from kvstore.resources import current_datastore, current_executor
 
@@ -92,7 +92,7 @@ batch_response_model = add_model(
 
 def _found(item: Item | None, key: str) -> dict[str, Any]:
     if item is None:
-        problem = Problem(404, f"key {key!r} not found", slug="key-not-found")
+        problem = key_not_found(key)
         return {"status": 404, "error": problem.to_dict()}
     return {"status": 200, "item": item.to_dict()}
 

@@ -14,12 +14,15 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Response, current_app, request
+from flask.json.provider import JSONProvider
+from werkzeug.datastructures import Headers
 
 from kvstore import strictjson
 from kvstore.datastores.base import Item
 from kvstore.errors import Problem
-from kvstore.json_provider import dumps_bytes
+from kvstore.json_provider import CompactJSONProvider, dumps_bytes
 from kvstore.resources import current_settings
+from kvstore.security_headers import SECURITY_HEADERS
 
 JSON = "application/json"
 
@@ -147,17 +150,62 @@ def require_object(
     return body
 
 
+def key_not_found(key: str) -> Problem:
+    """The 404 of a read or write of a key that is not there (or has expired)."""
+    return Problem(404, f"key {key!r} not found", slug="key-not-found")
+
+
 def max_value_bytes() -> int:
     return current_settings().max_value_bytes
 
 
 def json_response(
-    payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
+    payload: Any,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    *,
+    etag_of: Item | None = None,
 ) -> Response:
-    response = current_app.response_class(dumps_bytes(payload), status=status, mimetype=JSON)
-    if headers:
-        response.headers.update(headers)
+    """`payload` as a JSON answer, built in one go with every header it goes out with.
+
+    The body is one bytes object, handed to the server as is (`direct_passthrough`: no
+    per-request iterator around it; HEAD still gets no body).
+    """
+    body = json_body(current_app.json, payload)
+    response = current_app.response_class(None, status, json_headers(body, headers, etag_of))
+    response.response = [body]
+    response.direct_passthrough = True
     return response
+
+
+def json_body(provider: JSONProvider, payload: Any) -> bytes:
+    """`payload` encoded by the app's JSON provider, as bytes (orjson's own, not re-encoded)."""
+    if isinstance(provider, CompactJSONProvider):
+        return dumps_bytes(payload)
+    return provider.dumps(payload).encode()
+
+
+def json_headers(
+    body: bytes, headers: Mapping[str, str] | None = None, etag_of: Item | None = None
+) -> Headers:
+    """The headers of a JSON answer with `body`: type, length, security, the view's, `ETag`.
+
+    Setting headers one at a time scans the list each time, and `Headers(list)` checks every
+    value for line breaks: together a tenth of a small GET. The headers the service makes
+    itself (none can hold a line break) are laid down as the list; only the view's own
+    `headers` go through `Headers.add` and its checks.
+    """
+    own = {name.lower() for name in headers} if headers else set()
+    listed = [("Content-Type", JSON), ("Content-Length", str(len(body)))]
+    listed += [(n, v) for n, v in SECURITY_HEADERS if n.lower() not in own]
+    built = Headers()
+    built._list = listed  # what Headers(listed) would hold, without re-checking our values
+    if headers:
+        for name, value in headers.items():
+            built.add(name, value)
+    if etag_of is not None:
+        built._list.append(("ETag", etag(etag_of)))
+    return built
 
 
 def empty_response(status: int) -> Response:
@@ -174,9 +222,7 @@ def etag(item: Item) -> str:
 def item_response(
     item: Item, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    response = json_response(item.to_dict(), status, headers)
-    response.headers["ETag"] = etag(item)
-    return response
+    return json_response(item.to_dict(), status, headers, etag_of=item)
 
 
 def query_int(name: str, default: int, low: int, high: int) -> int:

@@ -15,6 +15,7 @@ from kvstore.api.v1.http import (
     etag,
     item_response,
     json_response,
+    key_not_found,
     max_value_bytes,
     optional_query_int,
     query_flag,
@@ -48,6 +49,7 @@ from kvstore.datastores.base import (
     MAX_LIST_LIMIT,
     MAX_TTL_SECONDS,
     Condition,
+    Datastore,
     Item,
     validate_key,
 )
@@ -81,11 +83,17 @@ def _body_limit() -> int:
     return single_body_limit(max_value_bytes())
 
 
+def put_item(datastore: Datastore, key: str, condition: Condition, body: Any) -> tuple[Item, bool]:
+    """PUT's write, once its condition and body are read: the stored item, and if created."""
+    body = require_object(body, {"value", "ttl"}, {"value"})
+    return datastore.put(key, body["value"], ttl=body.get("ttl"), condition=condition)
+
+
 def item_url(key: str) -> str:
     return url_for("v1.key_item", key=key)
 
 
-def _write_response(item: Item, created: bool) -> Response:
+def write_response(item: Item, created: bool) -> Response:
     headers = {"Location": item_url(item.key)} if created else None
     return item_response(item, 201 if created else 200, headers)
 
@@ -194,7 +202,7 @@ class KeyList(Resource):  # type: ignore[misc]
             )
         except PreconditionFailed:
             raise Problem(409, f"key {body['key']!r} already exists", slug="key-exists") from None
-        return _write_response(item, created=True)
+        return write_response(item, created=True)
 
     @ns.doc(
         params={
@@ -242,7 +250,7 @@ class KeyItem(Resource):  # type: ignore[misc]
         """Read one key; honours `If-None-Match`."""
         item = current_datastore().get(key)
         if item is None:
-            raise Problem(404, f"key {key!r} not found", slug="key-not-found")
+            raise key_not_found(key)
         if not_modified(item):
             response = empty_response(304)
             response.headers["ETag"] = etag(item)
@@ -261,11 +269,8 @@ class KeyItem(Resource):  # type: ignore[misc]
     def put(self, key: str) -> Response:
         """Create or replace; `If-Match: "<version>"`, `If-Match: *`, `If-None-Match: *`."""
         condition = write_condition()
-        body = require_object(read_json_body(_body_limit()), {"value", "ttl"}, {"value"})
-        item, created = current_datastore().put(
-            key, body["value"], ttl=body.get("ttl"), condition=condition
-        )
-        return _write_response(item, created)
+        item, created = put_item(current_datastore(), key, condition, read_json_body(_body_limit()))
+        return write_response(item, created)
 
     @ns.doc(
         consumes=list(FORMAT_OF),
@@ -322,5 +327,5 @@ class KeyItem(Resource):  # type: ignore[misc]
         """Delete a key; honours `If-Match`."""
         condition = _condition_of_an_existing_key()
         if not current_datastore().delete(key, condition=condition):
-            raise Problem(404, f"key {key!r} not found", slug="key-not-found")
+            raise key_not_found(key)
         return empty_response(204)

@@ -96,8 +96,9 @@ def _kind(index: int, raw: dict[str, Any], members: Mapping[str, Collection[str]
     if not isinstance(op, str) or op not in members:
         allowed = ", ".join(repr(name) for name in members)
         raise invalid(index, f"'op' must be one of {allowed}")
-    unknown = sorted(set(raw) - set(members[op]))
-    if unknown:
+    extra = raw.keys() - members[op]
+    if extra:
+        unknown = sorted(extra)
         raise invalid(index, f"unknown member(s) for {op!r}: {', '.join(unknown)}")
     if "key" not in raw:
         raise invalid(index, "missing member 'key'")

@@ -36,8 +36,11 @@ def _parse_etag(raw: str, header: str) -> int | None:
 
 def write_condition() -> Condition:
     """The condition `If-Match` / `If-None-Match` put on a PUT or DELETE."""
-    if_match = request.headers.get("If-Match")
-    if_none_match = request.headers.get("If-None-Match")
+    return condition_of(request.headers.get("If-Match"), request.headers.get("If-None-Match"))
+
+
+def condition_of(if_match: str | None, if_none_match: str | None) -> Condition:
+    """The condition a write's `If-Match` and `If-None-Match` header values put on it."""
     if if_match is not None and if_none_match is not None:
         raise Problem(400, "send If-Match or If-None-Match, not both", slug="invalid-precondition")
     if if_match is not None:
