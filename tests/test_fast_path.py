@@ -15,12 +15,16 @@ import pytest
 from flask import Flask
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from kvstore.api.v1.limits import single_body_limit
 from kvstore.app import create_app
 from kvstore.datastores.base import Item
 from kvstore.datastores.errors import DatastoreUnavailable
 from kvstore.datastores.memory import MemoryDatastore
 from kvstore.fast_path import FastPath
 from kvstore.settings import Settings, parse_api_keys
+
+#: A single-key body one byte over what a PUT may send (the default value limit).
+OVER_THE_LIMIT = single_body_limit(Settings().max_value_bytes) + 1
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
 
@@ -196,7 +200,13 @@ def test_a_stored_key_skips_flask(store: CountingStore) -> None:
         {"method": "DELETE"},
         {"method": "PUT", "data": PUT_BODY, "content_type": "application/json; charset=utf-8"},
         {"method": "PUT", "data": PUT_BODY, "content_type": "text/plain"},
-        {"method": "PUT", "data": b"x" * 600_000, "content_type": "application/json"},
+        {"method": "PUT", "data": b"x" * OVER_THE_LIMIT, "content_type": "application/json"},
+        {
+            "method": "PUT",
+            "data": PUT_BODY,
+            "content_type": "application/json",
+            "headers": {"Content-Encoding": "gzip"},
+        },
     ],
 )
 def test_anything_else_goes_to_flask(store: CountingStore, kwargs: dict[str, Any]) -> None:
