@@ -6,6 +6,8 @@ the next statement a client sends still reaches the server, which runs and commi
 relay reads the server's whole answer (up to its `ReadyForQuery` message, so the statement is
 over), then closes the client's connection instead of passing the answer on: the client
 cannot know its write happened, the ambiguity a retry must not turn into a second write.
+`lose_next_answer()` does that to the next message only, then relays again: so the pool's
+replacement connection, opened at once, is never caught in it.
 """
 
 from __future__ import annotations
@@ -60,6 +62,14 @@ def _read_answer(upstream: socket.socket) -> None:
 class PostgresProxy(FaultProxy):
     """Listens on 127.0.0.1 (a free port) and relays to the PostgreSQL at `upstream_port`."""
 
+    _lose_once = False
+
+    def lose_next_answer(self) -> None:
+        """`lose_response` for the next message any client sends, then `pass` again."""
+        with self._lock:
+            self._lose_once = True
+            self.mode = "lose_response"
+
     def _handle(self, conn: socket.socket) -> None:
         """Client to server in this thread, server to client in another, until either closes."""
         upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
@@ -80,6 +90,8 @@ class PostgresProxy(FaultProxy):
                     break
                 with self._lock:
                     mode = self.mode
+                    if mode == "lose_response" and self._lose_once:
+                        self.mode, self._lose_once = "pass", False
                 if mode == "lose_response":
                     relaying.clear()
                     answers.join()  # from here on, only this thread reads the server

@@ -917,12 +917,12 @@ def test_a_lost_answer_never_double_applies_a_postgres_write(postgres: PostgresF
     client, proxy = postgres.client, postgres.proxy
     assert proxy is not None
     assert client.put("/v1/key/k", json={"value": 0}).status_code == 201
-    proxy.set_mode("lose_response")
+    proxy.lose_next_answer()
     lost = client.put("/v1/key/k", json={"value": 1}, headers={"If-Match": '"1"'})
     assert_unavailable(lost)
     assert lost.get_json()["type"] == "urn:kvstore:problem:write-outcome-unknown"
     assert proxy.seen["lose_response"] == 1
-    proxy.set_mode("pass")
+    wait_until_ready(client)  # the pool replaces the connection the proxy closed
     retry = client.put("/v1/key/k", json={"value": 1}, headers={"If-Match": '"1"'})
     assert retry.status_code == 412
     assert item_of(client, "k") == (1, 2)
@@ -938,16 +938,16 @@ def test_a_postgres_write_whose_answer_is_lost_is_not_resent_by_the_client(
     client, proxy = postgres.client, postgres.proxy
     assert proxy is not None
     assert client.put("/v1/key/k", json={"value": 0}).status_code == 201
-    proxy.set_mode("lose_response")
+    proxy.lose_next_answer()
     waits: list[float] = []
     with (
         serve(client.application, quiet=True) as url,
         open_client(kind, url, retries=3, sleep=waits.append) as api,
+        pytest.raises(ServiceUnavailable) as caught,
     ):
-        with pytest.raises(ServiceUnavailable) as caught:
-            api.put("k", 1)
-        proxy.set_mode("pass")  # before the pool reconnects through the proxy
+        api.put("k", 1)
     assert caught.value.problem["type"] == "urn:kvstore:problem:write-outcome-unknown"
     assert waits == []  # never sent again
-    wait_until_ready(client)  # the pool's reconnect may have met the proxy still losing
+    assert proxy.seen["lose_response"] == 1
+    wait_until_ready(client)  # the pool replaces the connection the proxy closed
     assert item_of(client, "k") == (1, 2)  # applied once
