@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import sys
 import threading
@@ -166,7 +165,7 @@ async def _send_timeout(send: Send, seconds: float) -> None:
         f"the request body did not arrive within {seconds:g} s of its headers",
         slug="request-timeout",
     )
-    content = json.dumps(problem.to_dict()).encode()
+    content = problem.to_json().encode()
     headers: Headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(content)).encode()),

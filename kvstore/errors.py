@@ -112,6 +112,10 @@ class Problem(Exception):
         body.update(self.extra)
         return body
 
+    def to_json(self) -> str:
+        """The problem+json body: the same text from the app and from the server's front."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
 
 def problem_from_exception(exc: BaseException) -> Problem:
     """Map any exception to the problem a client should see."""
@@ -196,7 +200,7 @@ def _http_detail(exc: HTTPException) -> str:
 def problem_response(exc: BaseException) -> Response:
     problem = problem_from_exception(exc)
     response = Response(
-        json.dumps(problem.to_dict(), ensure_ascii=False),
+        problem.to_json(),
         status=problem.status,
         mimetype=PROBLEM_JSON,
     )
