@@ -39,8 +39,6 @@ def create_app(
     settings = settings or Settings.from_env()
     app = KVStoreFlask("kvstore")
     app.json = CompactJSONProvider(app)
-    app.config["RESTX_MASK_SWAGGER"] = False
-    app.config["RESTX_ERROR_404_HELP"] = False
     app.config["PROPAGATE_EXCEPTIONS"] = False
     app.url_map.converters["key"] = KeyConverter
     app.url_map.merge_slashes = False  # 'a//b' must reach validation, not be redirected
@@ -54,7 +52,7 @@ def create_app(
         build = datastore
     resources.init_app(app, settings, build, owns_datastore=not isinstance(datastore, Datastore))
 
-    from kvstore.api.v1 import create_blueprint
+    from kvstore.api.v1 import create_blueprint, create_swagger_ui_blueprint
     from kvstore.health import bp as health_bp
     from kvstore.navigation import bp as navigation_bp
     from kvstore.ui import bp as ui_bp
@@ -63,6 +61,7 @@ def create_app(
     app.register_blueprint(ui_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(create_blueprint())
+    app.register_blueprint(create_swagger_ui_blueprint())
 
     app.register_error_handler(HTTPException, problem_response)
     app.register_error_handler(Exception, problem_response)

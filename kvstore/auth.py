@@ -187,13 +187,13 @@ checked_in_view: Final = _declare(IN_VIEW)
 
 
 def declared_rule(view: Callable[..., Any] | None, method: str) -> Rule | None:
-    """The rule declared on the code that answers `method` at `view` (a Resource's method)."""
+    """The rule declared on the code that answers `method` at `view` (a view class's method)."""
     view_class = getattr(view, "view_class", None)
     target: Any = view
     if view_class is not None:
         target = getattr(view_class, method.lower(), None)
         if target is None and method == "HEAD":
-            target = getattr(view_class, "get", None)  # as the Resource dispatches it
+            target = getattr(view_class, "get", None)  # as MethodView dispatches it
     rule: Rule | None = getattr(target, RULE_ATTRIBUTE, None)
     return rule
 

@@ -2,9 +2,9 @@
 
 Flask asks `inspect.iscoroutinefunction` of every hook and view on every request
 (`Flask.ensure_sync`): for a GET, with the app's and the v1 blueprint's hooks and
-flask-restx's view, about a dozen calls, 3% of its CPU. The answer cannot change for a
+the view, about a dozen calls, 3% of its CPU. The answer cannot change for a
 function, so it is kept per app, keyed by the function (a bound method by the function it
-binds: flask-restx binds a fresh resource's method per request). An async function is still
+binds: a MethodView binds its method afresh per request). An async function is still
 wrapped as Flask wraps it, every time.
 """
 

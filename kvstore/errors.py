@@ -1,6 +1,6 @@
 """The one error model: every 4xx/5xx is RFC 9457 `application/problem+json`.
 
-Both the Flask app and the flask-restx Api route their errors here, so a client sees the same
+The app routes every error here, so a client sees the same
 shape for an unknown route, a 405, a bad body, a failed precondition or a backend outage, and
 never a stack trace or HTML.
 """

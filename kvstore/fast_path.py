@@ -3,7 +3,7 @@ fraction of the CPU.
 
 Why: reads and writes of one key are the service's most frequent requests, and most of their
 cost was not the datastore but the framework around it: the request context, URL routing,
-flask-restx's resource dispatch, the hooks (docs/performance.md has the profiles). A bare
+the view's dispatch, the hooks (docs/performance.md has the profiles). A bare
 Flask route cost more than etcd's whole GET on the same machine, so no work inside Flask
 could reach etcd's speed.
 

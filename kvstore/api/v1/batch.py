@@ -15,21 +15,14 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from flask import Response
-from flask_restx import Namespace, Resource, fields
+from flask.views import MethodView
 
+from kvstore.api.v1.documentation import Docs
 from kvstore.api.v1.http import json_response, key_not_found, max_value_bytes, read_json_body
 from kvstore.api.v1.limits import batch_body_limit
-from kvstore.api.v1.models import (
-    add_model,
-    item_model,
-    operation_fields,
-    operations_list,
-    problem_model,
-)
 from kvstore.api.v1.operations import BatchPlan, parse_batch
 from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
 from kvstore.datastores.base import (
-    MAX_OPERATIONS,
     Datastore,
     Delete,
     EncodedWrite,
@@ -40,54 +33,7 @@ from kvstore.errors import problem_from_exception
 from kvstore.grants import Access
 from kvstore.resources import current_datastore, current_executor
 
-ns = Namespace("batch", description="Independent operations run concurrently", path="/batch")
-
-batch_operation_model = add_model(
-    ns,
-    "BatchOperation",
-    operation_fields(
-        ["get", "put", "delete", "patch"],
-        example="get",
-        conditions={
-            "if_version": "put/delete/patch: only at this version",
-            "if_absent": "put only: only if the key does not exist",
-            "if_present": "put only: only if the key exists",
-        },
-    ),
-)
-batch_request_model = add_model(
-    ns,
-    "BatchRequest",
-    {"operations": operations_list(batch_operation_model, f"at most {MAX_OPERATIONS}")},
-)
-ns.add_model(item_model.name, item_model)
-ns.add_model(problem_model.name, problem_model)
-batch_result_model = add_model(
-    ns,
-    "BatchResult",
-    {
-        "status": fields.Integer(
-            required=True,
-            description=(
-                "what the single-key request would answer: 200, 201, 204, 404, 409, 412, 422, 503"
-            ),
-            example=200,
-        ),
-        "item": fields.Nested(item_model, description="get and put: the item"),
-        "error": fields.Nested(problem_model, description="when the operation failed"),
-    },
-)
-batch_response_model = add_model(
-    ns,
-    "BatchResponse",
-    {
-        "results": fields.List(
-            fields.Nested(batch_result_model),
-            required=True,
-            description="one per operation, in request order",
-        )
-    },
-)
+docs = Docs("batch", description="Independent operations run concurrently", path="/batch")
 
 
 def _found(item: Item | None, key: str) -> dict[str, Any]:
@@ -136,16 +82,18 @@ def run_batch(
     return results
 
 
-@ns.route("", endpoint="batch")
-@ns.response(401, "Missing or invalid API key (when keys are configured)", problem_model)
-@ns.response(403, FORBIDDEN_OPERATION, problem_model)
-class Batch(Resource):  # type: ignore[misc]
-    @ns.expect(batch_request_model)
-    @ns.response(200, "One result per operation, in request order", batch_response_model)
-    @ns.response(400, "The body is not valid JSON", problem_model)
-    @ns.response(413, "The body is too large", problem_model)
-    @ns.response(415, "Not JSON", problem_model)
-    @ns.response(422, "An invalid operation (its `index` is named); nothing ran", problem_model)
+@docs.route("", endpoint="batch")
+@docs.response(401, "Missing or invalid API key (when keys are configured)", "Problem")
+@docs.response(403, FORBIDDEN_OPERATION, "Problem")
+class Batch(MethodView):
+    init_every_request = False
+
+    @docs.expect("BatchRequest")
+    @docs.response(200, "One result per operation, in request order", "BatchResponse")
+    @docs.response(400, "The body is not valid JSON", "Problem")
+    @docs.response(413, "The body is too large", "Problem")
+    @docs.response(415, "Not JSON", "Problem")
+    @docs.response(422, "An invalid operation (its `index` is named); nothing ran", "Problem")
     @checked_in_view
     def post(self) -> Response:
         """Run up to 100 independent get/put/delete/patch operations concurrently (not atomic)."""

@@ -7,8 +7,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, request, url_for
-from flask_restx import Namespace, Resource
+from flask.views import MethodView
 
+from kvstore.api.v1.documentation import Docs
 from kvstore.api.v1.http import (
     BodyTypes,
     empty_response,
@@ -24,16 +25,6 @@ from kvstore.api.v1.http import (
     require_object,
 )
 from kvstore.api.v1.limits import single_body_limit
-from kvstore.api.v1.models import (
-    create_model,
-    deletion_model,
-    item_model,
-    page_model,
-    patch_document_model,
-    patch_failed_model,
-    problem_model,
-    put_model,
-)
 from kvstore.api.v1.preconditions import not_modified, write_condition
 from kvstore.auth import (
     FORBIDDEN,
@@ -60,18 +51,7 @@ from kvstore.media import PATCH_FORMATS
 from kvstore.patches import parse_patch
 from kvstore.resources import current_datastore
 
-ns = Namespace("key", description="Key/value items", path="/key")
-for model in (
-    item_model,
-    page_model,
-    create_model,
-    put_model,
-    problem_model,
-    deletion_model,
-    patch_failed_model,
-):
-    ns.add_model(model.name, model)
-ns.add_model(patch_document_model.name, patch_document_model)
+docs = Docs("key", description="Key/value items", path="/key")
 
 #: The patch formats PATCH takes, by media type (RFC 5789's Accept-Patch lists them).
 FORMAT_OF = {media_type: name for name, media_type in PATCH_FORMATS.items()}
@@ -117,11 +97,13 @@ def _condition_of_an_existing_key() -> Condition:
     return condition
 
 
-@ns.route("", endpoint="key_list")
-@ns.response(401, "Missing or invalid API key (when keys are configured)", problem_model)
-@ns.response(403, FORBIDDEN, problem_model)
-class KeyList(Resource):  # type: ignore[misc]
-    @ns.doc(
+@docs.route("", endpoint="key_list")
+@docs.response(401, "Missing or invalid API key (when keys are configured)", "Problem")
+@docs.response(403, FORBIDDEN, "Problem")
+class KeyList(MethodView):
+    init_every_request = False
+
+    @docs.doc(
         params={
             "prefix": "only keys starting with this",
             "limit": f"page size, 1-{MAX_LIST_LIMIT} (default {DEFAULT_LIST_LIMIT})",
@@ -139,8 +121,8 @@ class KeyList(Resource):  # type: ignore[misc]
             },
         }
     )
-    @ns.response(200, "One page of items (or names); follow next_cursor for more", page_model)
-    @ns.response(400, "Bad limit, cursor, keys or delimiter", problem_model)
+    @docs.response(200, "One page of items (or names); follow next_cursor for more", "Page")
+    @docs.response(400, "Bad limit, cursor, keys or delimiter", "Problem")
     @requires(Access.READ, prefix_in_query())
     def get(self) -> Response:
         """List items, or only their names (`keys=true`), in pages.
@@ -182,13 +164,13 @@ class KeyList(Resource):  # type: ignore[misc]
             headers["Link"] = f'<{url_for("v1.key_list")}?{urlencode(query)}>; rel="next"'
         return json_response(payload, 200, headers)
 
-    @ns.expect(create_model)
-    @ns.response(201, "Created", item_model)
-    @ns.response(409, "The key exists", problem_model)
-    @ns.response(400, "Invalid key or JSON", problem_model)
-    @ns.response(413, "Value too large", problem_model)
-    @ns.response(415, "Not JSON", problem_model)
-    @ns.response(422, "Invalid body", problem_model)
+    @docs.expect("CreateItem")
+    @docs.response(201, "Created", "Item")
+    @docs.response(409, "The key exists", "Problem")
+    @docs.response(400, "Invalid key or JSON", "Problem")
+    @docs.response(413, "Value too large", "Problem")
+    @docs.response(415, "Not JSON", "Problem")
+    @docs.response(422, "Invalid body", "Problem")
     @checked_in_view
     def post(self) -> Response:
         """Create a key; fails with 409 when it already exists."""
@@ -204,7 +186,7 @@ class KeyList(Resource):  # type: ignore[misc]
             raise Problem(409, f"key {body['key']!r} already exists", slug="key-exists") from None
         return write_response(item, created=True)
 
-    @ns.doc(
+    @docs.doc(
         params={
             "prefix": {
                 "description": "delete every key starting with this (required, not empty)",
@@ -214,9 +196,9 @@ class KeyList(Resource):  # type: ignore[misc]
             "cursor": "next_cursor of the previous answer, to go on deleting",
         }
     )
-    @ns.response(200, "Deleted; while next_cursor is not null, repeat with it", deletion_model)
-    @ns.response(400, "No prefix, an empty one, or a bad cursor", problem_model)
-    @ns.response(503, "The datastore is unavailable; retry after Retry-After", problem_model)
+    @docs.response(200, "Deleted; while next_cursor is not null, repeat with it", "PrefixDeletion")
+    @docs.response(400, "No prefix, an empty one, or a bad cursor", "Problem")
+    @docs.response(503, "The datastore is unavailable; retry after Retry-After", "Problem")
     @requires(Access.WRITE, prefix_in_query())
     def delete(self) -> Response:
         """Delete every key under a prefix.
@@ -236,15 +218,17 @@ class KeyList(Resource):  # type: ignore[misc]
         return json_response({"deleted": done.deleted, "next_cursor": done.next_cursor})
 
 
-@ns.route("/<key:key>", endpoint="key_item")
-@ns.param("key", "the key; may contain '/', percent-encode other reserved characters")
-@ns.response(401, "Missing or invalid API key (when keys are configured)", problem_model)
-@ns.response(403, FORBIDDEN, problem_model)
-class KeyItem(Resource):  # type: ignore[misc]
-    @ns.response(200, "The item", item_model)
-    @ns.response(304, "Not modified (If-None-Match)")
-    @ns.response(400, "Invalid key", problem_model)
-    @ns.response(404, "No such key", problem_model)
+@docs.route("/<key:key>", endpoint="key_item")
+@docs.param("key", "the key; may contain '/', percent-encode other reserved characters")
+@docs.response(401, "Missing or invalid API key (when keys are configured)", "Problem")
+@docs.response(403, FORBIDDEN, "Problem")
+class KeyItem(MethodView):
+    init_every_request = False
+
+    @docs.response(200, "The item", "Item")
+    @docs.response(304, "Not modified (If-None-Match)")
+    @docs.response(400, "Invalid key", "Problem")
+    @docs.response(404, "No such key", "Problem")
     @requires(Access.READ, key_in_path())
     def get(self, key: str) -> Response:
         """Read one key; honours `If-None-Match`."""
@@ -257,14 +241,14 @@ class KeyItem(Resource):  # type: ignore[misc]
             return response
         return item_response(item)
 
-    @ns.expect(put_model)
-    @ns.response(200, "Replaced", item_model)
-    @ns.response(201, "Created", item_model)
-    @ns.response(400, "Invalid key, JSON or precondition header", problem_model)
-    @ns.response(412, "Precondition failed", problem_model)
-    @ns.response(413, "Value too large", problem_model)
-    @ns.response(415, "Not JSON", problem_model)
-    @ns.response(422, "Invalid body", problem_model)
+    @docs.expect("PutValue")
+    @docs.response(200, "Replaced", "Item")
+    @docs.response(201, "Created", "Item")
+    @docs.response(400, "Invalid key, JSON or precondition header", "Problem")
+    @docs.response(412, "Precondition failed", "Problem")
+    @docs.response(413, "Value too large", "Problem")
+    @docs.response(415, "Not JSON", "Problem")
+    @docs.response(422, "Invalid body", "Problem")
     @requires(Access.WRITE, key_in_path())
     def put(self, key: str) -> Response:
         """Create or replace; `If-Match: "<version>"`, `If-Match: *`, `If-None-Match: *`."""
@@ -272,7 +256,7 @@ class KeyItem(Resource):  # type: ignore[misc]
         item, created = put_item(current_datastore(), key, condition, read_json_body(_body_limit()))
         return write_response(item, created)
 
-    @ns.doc(
+    @docs.doc(
         consumes=list(FORMAT_OF),
         params={
             "ttl": {
@@ -286,23 +270,23 @@ class KeyItem(Resource):  # type: ignore[misc]
             }
         },
     )
-    @ns.expect(patch_document_model)
-    @ns.response(200, "Patched", item_model)
-    @ns.response(400, "Invalid key, JSON, ttl or precondition header", problem_model)
-    @ns.response(404, "No such key", problem_model)
-    @ns.response(
+    @docs.expect("PatchDocument")
+    @docs.response(200, "Patched", "Item")
+    @docs.response(400, "Invalid key, JSON, ttl or precondition header", "Problem")
+    @docs.response(404, "No such key", "Problem")
+    @docs.response(
         409,
         "The patch cannot apply to the current value (`patch_index` names the operation), "
         "or other writers kept changing the key (retry)",
-        patch_failed_model,
+        "PatchConflict",
     )
-    @ns.response(412, "Precondition failed", problem_model)
-    @ns.response(413, "Body too large", problem_model)
-    @ns.response(415, "Not a patch format; Accept-Patch lists them", problem_model)
-    @ns.response(
+    @docs.response(412, "Precondition failed", "Problem")
+    @docs.response(413, "Body too large", "Problem")
+    @docs.response(415, "Not a patch format; Accept-Patch lists them", "Problem")
+    @docs.response(
         422,
         "A malformed patch (`patch_index`), or a result that breaks a value rule",
-        problem_model,
+        "Problem",
     )
     @requires(Access.WRITE, key_in_path())
     def patch(self, key: str) -> Response:
@@ -318,10 +302,10 @@ class KeyItem(Resource):  # type: ignore[misc]
         item = current_datastore().update(key, change, ttl=ttl, condition=condition)
         return item_response(item)
 
-    @ns.response(204, "Deleted")
-    @ns.response(400, "Invalid key or precondition header", problem_model)
-    @ns.response(404, "No such key", problem_model)
-    @ns.response(412, "Precondition failed", problem_model)
+    @docs.response(204, "Deleted")
+    @docs.response(400, "Invalid key or precondition header", "Problem")
+    @docs.response(404, "No such key", "Problem")
+    @docs.response(412, "Precondition failed", "Problem")
     @requires(Access.WRITE, key_in_path())
     def delete(self, key: str) -> Response:
         """Delete a key; honours `If-Match`."""

@@ -1,4 +1,9 @@
-"""Swagger models shared by the v1 namespaces; they document, validation lives in the views."""
+"""The Swagger models of every v1 route, by name; they document, validation lives in the views.
+
+Imported only when the spec is built (`kvstore.api.v1.spec`): the route modules name the
+models their documentation refers to (`kvstore.api.v1.documentation`), and flask-restx is
+not imported to answer a request.
+"""
 
 from __future__ import annotations
 
@@ -30,12 +35,6 @@ class Model(_Shared, flask_restx.Model):  # type: ignore[misc]
 
 class SchemaModel(_Shared, flask_restx.SchemaModel):  # type: ignore[misc]
     """flask-restx's SchemaModel, shared rather than copied (`_Shared`)."""
-
-
-def add_model(ns: flask_restx.Namespace, name: str, members: dict[str, Any]) -> Model:
-    """`ns.model(name, members)`, of a shared `Model`."""
-    model: Model = ns.add_model(name, Model(name, members))
-    return model
 
 
 class _Nullable:
@@ -198,3 +197,132 @@ patch_failed_model = Model.inherit(
         )
     },
 )
+
+
+# -- /v1/batch -----------------------------------------------------------------------------
+
+batch_operation_model = Model(
+    "BatchOperation",
+    operation_fields(
+        ["get", "put", "delete", "patch"],
+        example="get",
+        conditions={
+            "if_version": "put/delete/patch: only at this version",
+            "if_absent": "put only: only if the key does not exist",
+            "if_present": "put only: only if the key exists",
+        },
+    ),
+)
+batch_request_model = Model(
+    "BatchRequest",
+    {"operations": operations_list(batch_operation_model, f"at most {MAX_OPERATIONS}")},
+)
+batch_result_model = Model(
+    "BatchResult",
+    {
+        "status": fields.Integer(
+            required=True,
+            description=(
+                "what the single-key request would answer: 200, 201, 204, 404, 409, 412, 422, 503"
+            ),
+            example=200,
+        ),
+        "item": fields.Nested(item_model, description="get and put: the item"),
+        "error": fields.Nested(problem_model, description="when the operation failed"),
+    },
+)
+batch_response_model = Model(
+    "BatchResponse",
+    {
+        "results": fields.List(
+            fields.Nested(batch_result_model),
+            required=True,
+            description="one per operation, in request order",
+        )
+    },
+)
+
+
+# -- /v1/txn -------------------------------------------------------------------------------
+
+
+class NullableNested(fields.Nested):  # type: ignore[misc]
+    """A nested model that may be null. Swagger 2.0 ignores siblings of `$ref`, hence allOf."""
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = super().schema()
+        ref = schema.pop("$ref", None)
+        if ref is not None:
+            schema["allOf"] = [{"$ref": ref}]
+        schema["x-nullable"] = True
+        return schema
+
+
+txn_operation_model = Model(
+    "TxnOperation",
+    {
+        **operation_fields(
+            ["put", "delete", "patch", "check"],
+            example="check",
+            conditions={
+                "if_version": "the key must be at this version",
+                "if_absent": "put only: the key must not exist",
+                "if_present": "put only: the key must exist",
+            },
+        ),
+        "exists": fields.Boolean(description="check only: the key must (not) exist"),
+    },
+)
+txn_request_model = Model(
+    "TxnRequest",
+    {
+        "operations": operations_list(
+            txn_operation_model, f"at most {MAX_OPERATIONS}, each key at most once"
+        )
+    },
+)
+txn_response_model = Model(
+    "TxnResponse",
+    {
+        "results": fields.List(
+            NullableNested(item_model),
+            required=True,
+            description=(
+                "per operation: put and patch -> the item, delete -> null, check -> item or null"
+            ),
+        )
+    },
+)
+txn_failed_model = Model.inherit(
+    "TxnFailed",
+    problem_model,
+    {
+        "failed_index": fields.Integer(required=True, description="the first failing operation"),
+        "patch_index": fields.Integer(
+            description="when that operation is a patch that cannot apply: its failing operation"
+        ),
+    },
+)
+
+#: Every model, by the name the route modules' documentation gives it.
+MODELS: dict[str, Model | SchemaModel] = {
+    model.name: model
+    for model in (
+        item_model,
+        page_model,
+        deletion_model,
+        patch_document_model,
+        create_model,
+        put_model,
+        problem_model,
+        patch_failed_model,
+        batch_operation_model,
+        batch_request_model,
+        batch_result_model,
+        batch_response_model,
+        txn_operation_model,
+        txn_request_model,
+        txn_response_model,
+        txn_failed_model,
+    )
+}

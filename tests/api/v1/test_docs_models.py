@@ -14,12 +14,11 @@ from typing import Any
 from flask_restx import Namespace
 from flask_restx.model import ModelBase
 
-from kvstore.api.v1.batch import ns as batch_ns
-from kvstore.api.v1.key import ns as key_ns
-from kvstore.api.v1.models import item_model, problem_model
-from kvstore.api.v1.txn import ns as txn_ns
+from kvstore.api.v1 import batch, key, txn
+from kvstore.api.v1.models import MODELS
+from kvstore.api.v1.spec import namespace_of
 
-NAMESPACES = (key_ns, batch_ns, txn_ns)
+NAMESPACES = tuple(namespace_of(docs) for docs in (key.docs, batch.docs, txn.docs))
 
 
 def models_in(doc: Any) -> Iterator[ModelBase]:
@@ -43,7 +42,7 @@ def documented(ns: Namespace) -> Iterator[Any]:
 
 
 def test_every_model_in_the_docs_is_a_declared_model_itself() -> None:
-    declared = {id(model) for ns in NAMESPACES for model in ns.models.values()}
+    declared = {id(model) for model in MODELS.values()}
     seen = 0
     for ns in NAMESPACES:
         for target in documented(ns):
@@ -54,7 +53,7 @@ def test_every_model_in_the_docs_is_a_declared_model_itself() -> None:
 
 
 def test_a_copy_of_a_model_is_the_model() -> None:
-    for model in (item_model, problem_model, *batch_ns.models.values()):
+    for model in MODELS.values():
         assert copy.deepcopy(model) is model
         assert copy.deepcopy({"responses": {"200": ("ok", model, {})}})["responses"]["200"][1] is (
             model
