@@ -6,10 +6,17 @@ The spec and the docs page are flask-restx's, built only when asked for (`spec`)
 from __future__ import annotations
 
 from flask import Blueprint, Response
+from flask.views import MethodView
 from werkzeug.wrappers import Response as BaseResponse
 
 from kvstore.auth import public
 from kvstore.navigation import DOCS_PATH, relative_redirect
+
+
+class View(MethodView):
+    """A v1 view class. It holds no state, so Flask builds it once, not for every request."""
+
+    init_every_request = False
 
 
 def create_blueprint() -> Blueprint:

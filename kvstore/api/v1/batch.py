@@ -15,9 +15,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from flask import Response
-from flask.views import MethodView
 
-from kvstore.api.v1.documentation import Docs
+from kvstore.api.v1 import View
+from kvstore.api.v1.documentation import UNREADABLE_OPERATIONS, Docs, refusals
 from kvstore.api.v1.http import json_response, key_not_found, max_value_bytes, read_json_body
 from kvstore.api.v1.limits import batch_body_limit
 from kvstore.api.v1.operations import BatchPlan, parse_batch
@@ -83,17 +83,13 @@ def run_batch(
 
 
 @docs.route("", endpoint="batch")
-@docs.response(401, "Missing or invalid API key (when keys are configured)", "Problem")
-@docs.response(403, FORBIDDEN_OPERATION, "Problem")
-class Batch(MethodView):
-    init_every_request = False
-
+@docs.problems(refusals(FORBIDDEN_OPERATION))
+class Batch(View):
     @docs.expect("BatchRequest")
     @docs.response(200, "One result per operation, in request order", "BatchResponse")
-    @docs.response(400, "The body is not valid JSON", "Problem")
-    @docs.response(413, "The body is too large", "Problem")
-    @docs.response(415, "Not JSON", "Problem")
-    @docs.response(422, "An invalid operation (its `index` is named); nothing ran", "Problem")
+    @docs.problems(
+        {**UNREADABLE_OPERATIONS, 422: "An invalid operation (its `index` is named); nothing ran"}
+    )
     @checked_in_view
     def post(self) -> Response:
         """Run up to 100 independent get/put/delete/patch operations concurrently (not atomic)."""

@@ -12,7 +12,7 @@ here and defined in `kvstore.api.v1.models`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -81,6 +81,30 @@ class Docs:
     def param(self, name: str, description: str) -> Callable[[Documented], Documented]:
         """Document a path parameter."""
         return _record("param", name, description)
+
+    def problems(self, descriptions: Mapping[int, str]) -> Callable[[Documented], Documented]:
+        """Document error answers by status: each body is problem+json, a `Problem`."""
+
+        def add(target: Documented) -> Documented:
+            for code, description in descriptions.items():
+                target = self.response(code, description, "Problem")(target)
+            return target
+
+        return add
+
+
+def refusals(forbidden: str) -> dict[int, str]:
+    """The answers of a route to a request without the grants it needs, by status."""
+    return {401: "Missing or invalid API key (when keys are configured)", 403: forbidden}
+
+
+UNAVAILABLE = "The datastore is unavailable; retry after Retry-After"
+#: The answers of `/v1/batch` and `/v1/txn` to a body they cannot read.
+UNREADABLE_OPERATIONS = {
+    400: "The body is not valid JSON",
+    413: "The body is too large",
+    415: "Not JSON",
+}
 
 
 def _record(name: str, *args: Any, **kwargs: Any) -> Callable[[Documented], Documented]:

@@ -7,9 +7,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, request, url_for
-from flask.views import MethodView
 
-from kvstore.api.v1.documentation import Docs
+from kvstore.api.v1 import View
+from kvstore.api.v1.documentation import UNAVAILABLE, Docs, refusals
 from kvstore.api.v1.http import (
     BodyTypes,
     empty_response,
@@ -52,6 +52,10 @@ from kvstore.patches import parse_patch
 from kvstore.resources import current_datastore
 
 docs = Docs("key", description="Key/value items", path="/key")
+NO_SUCH_KEY = "No such key"
+PRECONDITION = "Precondition failed"
+#: The answers of a write to a value it cannot take.
+VALUE_PROBLEMS = {413: "Value too large", 415: "Not JSON", 422: "Invalid body"}
 
 #: The patch formats PATCH takes, by media type (RFC 5789's Accept-Patch lists them).
 FORMAT_OF = {media_type: name for name, media_type in PATCH_FORMATS.items()}
@@ -98,11 +102,8 @@ def _condition_of_an_existing_key() -> Condition:
 
 
 @docs.route("", endpoint="key_list")
-@docs.response(401, "Missing or invalid API key (when keys are configured)", "Problem")
-@docs.response(403, FORBIDDEN, "Problem")
-class KeyList(MethodView):
-    init_every_request = False
-
+@docs.problems(refusals(FORBIDDEN))
+class KeyList(View):
     @docs.doc(
         params={
             "prefix": "only keys starting with this",
@@ -122,7 +123,7 @@ class KeyList(MethodView):
         }
     )
     @docs.response(200, "One page of items (or names); follow next_cursor for more", "Page")
-    @docs.response(400, "Bad limit, cursor, keys or delimiter", "Problem")
+    @docs.problems({400: "Bad limit, cursor, keys or delimiter"})
     @requires(Access.READ, prefix_in_query())
     def get(self) -> Response:
         """List items, or only their names (`keys=true`), in pages.
@@ -166,11 +167,7 @@ class KeyList(MethodView):
 
     @docs.expect("CreateItem")
     @docs.response(201, "Created", "Item")
-    @docs.response(409, "The key exists", "Problem")
-    @docs.response(400, "Invalid key or JSON", "Problem")
-    @docs.response(413, "Value too large", "Problem")
-    @docs.response(415, "Not JSON", "Problem")
-    @docs.response(422, "Invalid body", "Problem")
+    @docs.problems({400: "Invalid key or JSON", 409: "The key exists", **VALUE_PROBLEMS})
     @checked_in_view
     def post(self) -> Response:
         """Create a key; fails with 409 when it already exists."""
@@ -197,8 +194,7 @@ class KeyList(MethodView):
         }
     )
     @docs.response(200, "Deleted; while next_cursor is not null, repeat with it", "PrefixDeletion")
-    @docs.response(400, "No prefix, an empty one, or a bad cursor", "Problem")
-    @docs.response(503, "The datastore is unavailable; retry after Retry-After", "Problem")
+    @docs.problems({400: "No prefix, an empty one, or a bad cursor", 503: UNAVAILABLE})
     @requires(Access.WRITE, prefix_in_query())
     def delete(self) -> Response:
         """Delete every key under a prefix.
@@ -220,15 +216,11 @@ class KeyList(MethodView):
 
 @docs.route("/<key:key>", endpoint="key_item")
 @docs.param("key", "the key; may contain '/', percent-encode other reserved characters")
-@docs.response(401, "Missing or invalid API key (when keys are configured)", "Problem")
-@docs.response(403, FORBIDDEN, "Problem")
-class KeyItem(MethodView):
-    init_every_request = False
-
+@docs.problems(refusals(FORBIDDEN))
+class KeyItem(View):
     @docs.response(200, "The item", "Item")
     @docs.response(304, "Not modified (If-None-Match)")
-    @docs.response(400, "Invalid key", "Problem")
-    @docs.response(404, "No such key", "Problem")
+    @docs.problems({400: "Invalid key", 404: NO_SUCH_KEY})
     @requires(Access.READ, key_in_path())
     def get(self, key: str) -> Response:
         """Read one key; honours `If-None-Match`."""
@@ -244,11 +236,9 @@ class KeyItem(MethodView):
     @docs.expect("PutValue")
     @docs.response(200, "Replaced", "Item")
     @docs.response(201, "Created", "Item")
-    @docs.response(400, "Invalid key, JSON or precondition header", "Problem")
-    @docs.response(412, "Precondition failed", "Problem")
-    @docs.response(413, "Value too large", "Problem")
-    @docs.response(415, "Not JSON", "Problem")
-    @docs.response(422, "Invalid body", "Problem")
+    @docs.problems(
+        {400: "Invalid key, JSON or precondition header", 412: PRECONDITION, **VALUE_PROBLEMS}
+    )
     @requires(Access.WRITE, key_in_path())
     def put(self, key: str) -> Response:
         """Create or replace; `If-Match: "<version>"`, `If-Match: *`, `If-None-Match: *`."""
@@ -272,21 +262,21 @@ class KeyItem(MethodView):
     )
     @docs.expect("PatchDocument")
     @docs.response(200, "Patched", "Item")
-    @docs.response(400, "Invalid key, JSON, ttl or precondition header", "Problem")
-    @docs.response(404, "No such key", "Problem")
     @docs.response(
         409,
         "The patch cannot apply to the current value (`patch_index` names the operation), "
         "or other writers kept changing the key (retry)",
         "PatchConflict",
     )
-    @docs.response(412, "Precondition failed", "Problem")
-    @docs.response(413, "Body too large", "Problem")
-    @docs.response(415, "Not a patch format; Accept-Patch lists them", "Problem")
-    @docs.response(
-        422,
-        "A malformed patch (`patch_index`), or a result that breaks a value rule",
-        "Problem",
+    @docs.problems(
+        {
+            400: "Invalid key, JSON, ttl or precondition header",
+            404: NO_SUCH_KEY,
+            412: PRECONDITION,
+            413: "Body too large",
+            415: "Not a patch format; Accept-Patch lists them",
+            422: "A malformed patch (`patch_index`), or a result that breaks a value rule",
+        }
     )
     @requires(Access.WRITE, key_in_path())
     def patch(self, key: str) -> Response:
@@ -303,9 +293,7 @@ class KeyItem(MethodView):
         return item_response(item)
 
     @docs.response(204, "Deleted")
-    @docs.response(400, "Invalid key or precondition header", "Problem")
-    @docs.response(404, "No such key", "Problem")
-    @docs.response(412, "Precondition failed", "Problem")
+    @docs.problems({400: "Invalid key or precondition header", 404: NO_SUCH_KEY, 412: PRECONDITION})
     @requires(Access.WRITE, key_in_path())
     def delete(self, key: str) -> Response:
         """Delete a key; honours `If-Match`."""

@@ -258,6 +258,7 @@ class NullableNested(fields.Nested):  # type: ignore[misc]
         return schema
 
 
+# The same helper as BatchOperation's: each route words its conditions as it applies them.
 txn_operation_model = Model(
     "TxnOperation",
     {

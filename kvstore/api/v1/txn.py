@@ -10,9 +10,9 @@ written and the answer is 409 with `failed_index`.
 from __future__ import annotations
 
 from flask import Response
-from flask.views import MethodView
 
-from kvstore.api.v1.documentation import Docs
+from kvstore.api.v1 import View
+from kvstore.api.v1.documentation import UNAVAILABLE, UNREADABLE_OPERATIONS, Docs, refusals
 from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.limits import batch_body_limit
 from kvstore.api.v1.operations import parse_txn
@@ -28,25 +28,22 @@ docs = Docs("txn", description="All-or-nothing transactions", path="/txn")
 
 
 @docs.route("", endpoint="txn")
-@docs.response(401, "Missing or invalid API key (when keys are configured)", "Problem")
-@docs.response(403, FORBIDDEN_OPERATION, "Problem")
-class Txn(MethodView):
-    init_every_request = False
-
+@docs.problems(refusals(FORBIDDEN_OPERATION))
+class Txn(View):
     @docs.expect("TxnRequest")
     @docs.response(200, "Every operation applied", "TxnResponse")
-    @docs.response(400, "The body is not valid JSON", "Problem")
     @docs.response(409, "A condition failed; nothing was written", "TxnFailed")
-    @docs.response(413, "The body is too large", "Problem")
-    @docs.response(415, "Not JSON", "Problem")
-    @docs.response(
-        422,
-        "An invalid operation (its `index` is named; a patch's result that breaks a value rule"
-        " too); nothing was written",
-        "Problem",
+    @docs.problems(
+        {
+            **UNREADABLE_OPERATIONS,
+            422: (
+                "An invalid operation (its `index` is named; a patch's result that breaks a"
+                " value rule too); nothing was written"
+            ),
+            501: "This datastore does not support transactions",
+            503: UNAVAILABLE,
+        }
     )
-    @docs.response(501, "This datastore does not support transactions", "Problem")
-    @docs.response(503, "The datastore is unavailable; retry after Retry-After", "Problem")
     @checked_in_view
     def post(self) -> Response:
         """Apply up to 100 put/delete/patch/check operations all or nothing."""
