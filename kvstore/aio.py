@@ -4,7 +4,6 @@ The same operations, arguments, typed errors and 503 retry as `kvstore.client.KV
 (both are built from `kvstore.client_calls` and `kvstore.client_core`), awaited. The methods
 repeat the sync client's signatures on purpose: one body for both would cost each its types.
 
-
     async with AsyncKVStoreClient("http://127.0.0.1:5000") as kv:
         sports, hockey = await asyncio.gather(kv.get("sports"), kv.get("sports/hockey"))
 
