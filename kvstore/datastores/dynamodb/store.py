@@ -149,10 +149,6 @@ def _raw(item: Item, value_json: str, token: str) -> dict[str, Any]:
     return raw
 
 
-def _stored(write: EncodedWrite, version: int, now: float) -> Item:
-    return Item(write.key, decode_value(write.value_json), version, rfc3339(now), write.expires_at)
-
-
 class Deadline:
     """A request's time on DynamoDB: no call starts that could end past REQUEST_BUDGET_S.
 
@@ -233,7 +229,7 @@ class DynamoDBDatastore(Datastore):
         deadline = self._deadline()
         try:
             if condition.version is not None:
-                item = _stored(write, condition.version + 1, now)
+                item = self.stored_item(write, condition.version + 1, now)
                 self._put_item(
                     item,
                     write.value_json,
@@ -244,13 +240,13 @@ class DynamoDBDatastore(Datastore):
                 )
                 return item, False
             if condition.exists is False:
-                item = _stored(write, 1, now)
+                item = self.stored_item(write, 1, now)
                 self._put_item(item, write.value_json, token, ABSENT, {":now": _n(now)}, deadline)
                 return item, True
             if condition.exists:
                 condition_expression = f"attribute_exists(#k) AND {LIVE}"
                 version = self._update(write, now, token, condition_expression, deadline)
-                return _stored(write, version, now), False
+                return self.stored_item(write, version, now), False
         except ConditionFailed:
             raise PreconditionFailed(condition.describe()) from None
         return self._put_unconditionally(write, now, token, deadline)
@@ -268,10 +264,10 @@ class DynamoDBDatastore(Datastore):
             try:
                 condition = f"attribute_not_exists(#k) OR {LIVE}"
                 version = self._update(write, now, token, condition, deadline)
-                return _stored(write, version, now), version == 1
+                return self.stored_item(write, version, now), version == 1
             except ConditionFailed:
                 pass
-            item = _stored(write, 1, now)
+            item = self.stored_item(write, 1, now)
             try:
                 self._put_item(
                     item, write.value_json, token, "#e <= :now", {":now": _n(now)}, deadline
@@ -629,7 +625,7 @@ class DynamoDBDatastore(Datastore):
                 before = current.get(op.key)
                 pin = self._pin(before, now)
                 if isinstance(op, EncodedWrite):
-                    item = _stored(op, 1 if before is None else before.version + 1, now)
+                    item = self.next_item(op, before, now)
                     results.append(item)
                     items.append({"Put": {**pin, "Item": _raw(item, op.value_json, token)}})
                 elif isinstance(op, Delete):
