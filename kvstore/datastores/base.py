@@ -84,15 +84,6 @@ class Item:
     def is_live(self, now: float) -> bool:
         return self.expires_at is None or self.expires_at > now
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "value": self.value,
-            "version": self.version,
-            "updated_at": self.updated_at,
-            "expires_at": None if self.expires_at is None else rfc3339(self.expires_at),
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Page:

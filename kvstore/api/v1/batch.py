@@ -17,7 +17,13 @@ from typing import Any
 from flask import Response
 from flask_restx import Namespace, Resource, fields
 
-from kvstore.api.v1.http import json_response, key_not_found, max_value_bytes, read_json_body
+from kvstore.api.v1.http import (
+    item_json,
+    json_response,
+    key_not_found,
+    max_value_bytes,
+    read_json_body,
+)
 from kvstore.api.v1.limits import batch_body_limit
 from kvstore.api.v1.models import (
     add_model,
@@ -94,7 +100,7 @@ def _found(item: Item | None, key: str) -> dict[str, Any]:
     if item is None:
         problem = key_not_found(key)
         return {"status": 404, "error": problem.to_dict()}
-    return {"status": 200, "item": item.to_dict()}
+    return {"status": 200, "item": item_json(item)}
 
 
 def _failed(exc: BaseException) -> dict[str, Any]:
@@ -106,7 +112,7 @@ def _write(datastore: Datastore, op: EncodedWrite | Delete | Patch) -> dict[str,
     outcome = datastore.apply(op)
     if isinstance(outcome, tuple):
         item, created = outcome
-        return {"status": 201 if created else 200, "item": item.to_dict()}
+        return {"status": 201 if created else 200, "item": item_json(item)}
     return {"status": 204} if outcome else _found(None, op.key)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Response
 from flask_restx import Namespace, Resource, fields
 
-from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
+from kvstore.api.v1.http import item_json, json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.limits import batch_body_limit
 from kvstore.api.v1.models import (
     Model,
@@ -145,5 +145,5 @@ class Txn(Resource):  # type: ignore[misc]
             )
         results = datastore.transact(operations)
         return json_response(
-            {"results": [None if item is None else item.to_dict() for item in results]}
+            {"results": [None if item is None else item_json(item) for item in results]}
         )
