@@ -280,6 +280,7 @@ class PostgresDatastore(base.Datastore):
 
     def _delete(self, key: str, condition: base.Condition, now: float) -> bool:
         params: dict[str, Any] = {"key": key, "now": now}
+        # Chosen as _put chooses, from its own statements: a delete has no if-absent form.
         if condition.version is not None:
             statement, params["version"] = self.sql.delete_version, condition.version
         elif condition.exists:
