@@ -56,17 +56,26 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# Debian's Chromium for tests/test_docs_browser.py, installed only when missing and only as root
-# where apt-get exists; elsewhere the browser test skips and prints why.
+# The tools the tests and the benchmark take from Debian's packages, each installed only when
+# missing and only as root where apt-get exists; elsewhere the target says why and skips (or
+# fails, where nothing can run without the tool).
+# $(call apt_install,TEST,PACKAGE,WHAT FOR,OTHERWISE): TEST succeeds when the tool is there;
+# OTHERWISE is the shell command run when it can be neither found nor installed.
+define apt_install
+@if $(1); then :; \
+elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	echo "installing Debian's $(2) for $(3)"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq $(2) >/dev/null; \
+else \
+	$(4); \
+fi
+endef
+
+# Debian's Chromium for tests/test_docs_browser.py; without it the browser test skips.
 browser:
-	@if [ -x /usr/bin/chromium ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing Debian's chromium for the browser test"; \
-		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	else \
-		echo "chromium is missing and cannot be installed here: the browser test will skip"; \
-	fi
+	$(call apt_install,[ -x /usr/bin/chromium ],chromium,the browser test,\
+		echo "chromium is missing and cannot be installed here: the browser test will skip")
 
 # dynalite, the Node DynamoDB server tests/dynamodb_servers.py starts, pinned by package-lock.json.
 NODE_STAMP := node_modules/.installed
@@ -80,27 +89,16 @@ dynalite: $(NODE_STAMP)
 # Debian's docker-compose validates docker-compose.yml (`docker-compose config -q`, no engine
 # needed) in tests/test_docker_compose.py; installed only when missing, as for chromium.
 compose:
-	@if command -v docker-compose >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing Debian's docker-compose for the compose file test"; \
-		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; \
-	else \
-		echo "docker-compose is missing and cannot be installed here: its test will skip"; \
-	fi
+	$(call apt_install,command -v docker-compose >/dev/null 2>&1,docker-compose,the compose file test,\
+		echo "docker-compose is missing and cannot be installed here: its test will skip")
 
 # Debian's PostgreSQL server programs (initdb, pg_ctl, postgres) for the tests and the benchmark,
 # which run their own servers in temporary folders (tests/postgres_servers.py); installed only
 # when missing, as for chromium. Debian keeps them in /usr/lib/postgresql/<version>/bin.
+PG_CTL_FOUND := command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1
 postgres:
-	@if command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing Debian's postgresql for the PostgreSQL datastore's tests"; \
-		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
-	else \
-		echo "PostgreSQL is missing and cannot be installed here: its tests will skip"; \
-	fi
+	$(call apt_install,$(PG_CTL_FOUND),postgresql,the PostgreSQL datastore's tests,\
+		echo "PostgreSQL is missing and cannot be installed here: its tests will skip")
 
 # The suite runs on every core (pytest-xdist): its tests wait on servers and processes as much
 # as they compute. PYTEST_WORKERS=0 runs it in this process only.
@@ -131,24 +129,10 @@ ui-screenshot: install browser
 # wrk and etcd (the reference rows' etcd-server) come from Debian's packages, installed when
 # missing; without etcd the reference rows skip it. BENCH_ARGS passes options, e.g. --quick.
 bench: install
-	@if ! command -v wrk >/dev/null 2>&1; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's wrk for the benchmark"; \
-			export DEBIAN_FRONTEND=noninteractive; \
-			apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
-		else \
-			echo "make bench needs wrk: apt-get install wrk (as root)" >&2; exit 1; \
-		fi; \
-	fi
-	@if ! command -v etcd >/dev/null 2>&1; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's etcd-server for the benchmark's reference rows"; \
-			export DEBIAN_FRONTEND=noninteractive; \
-			apt-get update -qq && apt-get install -y -qq etcd-server >/dev/null; \
-		else \
-			echo "etcd is missing and cannot be installed here: its reference row will skip"; \
-		fi; \
-	fi
+	$(call apt_install,command -v wrk >/dev/null 2>&1,wrk,the benchmark,\
+		echo "make bench needs wrk: apt-get install wrk (as root)" >&2; exit 1)
+	$(call apt_install,command -v etcd >/dev/null 2>&1,etcd-server,the benchmark's reference rows,\
+		echo "etcd is missing and cannot be installed here: its reference row will skip")
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # AWS Lambda (README "Deploy to AWS"). Zappa zips the whole environment it runs from, so it

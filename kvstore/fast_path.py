@@ -37,6 +37,7 @@ from werkzeug.exceptions import ClientDisconnected
 from kvstore.api.v1.http import (
     JSON,
     body_text,
+    item_json,
     json_body,
     json_headers,
     key_not_found,
@@ -133,7 +134,7 @@ class FastPath:
     def answer(self, exchange: Exchange, item: Item) -> Iterable[bytes]:
         """`item_response(item)` with its request id and access line, without Flask."""
         environ = exchange.environ
-        body = json_body(self.app.json, item.to_dict())
+        body = json_body(self.app.json, item_json(item))
         headers = json_headers(body, etag_of=item)
         headers.add(REQUEST_ID_HEADER, exchange.request_id)
         log_request(

@@ -81,3 +81,19 @@ def test_without_a_supported_python_make_says_what_it_needs(tmp_path: Path) -> N
     assert done.returncode != 0
     assert "needs python3.13, python3.12 or python3.11 on PATH" in done.stderr
     assert not (tmp_path / "venv").exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "says"),
+    [
+        ("compose", "docker-compose is missing and cannot be installed here: its test will skip"),
+        ("postgres", "PostgreSQL is missing and cannot be installed here: its tests will skip"),
+    ],
+)
+def test_a_missing_tool_that_cannot_be_installed_is_skipped_saying_why(
+    tmp_path: Path, target: str, says: str
+) -> None:
+    """Without the tool and without apt-get on PATH, the target says so and succeeds."""
+    done = make(path_with(tmp_path, []), target)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == says

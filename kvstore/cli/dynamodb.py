@@ -8,22 +8,18 @@ will use. Idempotent: an existing table is left as it is.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from kvstore.cli.groups import add_group, settings_with
+from kvstore.cli.groups import add_create_table, cannot_create_table, settings_with
 from kvstore.datastores.errors import DatastoreError
 
 
+# The same command as `kvstore postgres create-table` (add_create_table); its own options.
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    commands = add_group(
+    create = add_create_table(
         subparsers,
         "dynamodb",
-        "manage the DynamoDB table",
-        "Manage the DynamoDB table of KVSTORE_DATASTORE=dynamodb.",
-    )
-    create = commands.add_parser(
-        "create-table",
-        help="create the table (on-demand billing, TTL on expires_at)",
+        "DynamoDB",
+        help_text="create the table (on-demand billing, TTL on expires_at)",
         description=(
             "Create the table if missing, wait until it is ACTIVE, and enable TTL on "
             "expires_at. Uses KVSTORE_DYNAMODB_TABLE, KVSTORE_DYNAMODB_ENDPOINT, AWS_REGION "
@@ -48,8 +44,7 @@ def run_create_table(args: argparse.Namespace) -> int:
     try:
         setup = create_table(client, settings.dynamodb_table)
     except DatastoreError as exc:
-        print(f"kvstore: cannot create the table: {exc}", file=sys.stderr)
-        return 1
+        return cannot_create_table(str(exc))
     finally:
         client.close()
     print(setup.summary())

@@ -4,6 +4,7 @@ the settings such a subcommand reads: the environment, with its options over it.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,28 @@ def add_group(subparsers: Subparsers, name: str, help_text: str, description: st
     """A command `name` whose subcommand is required; returns where to add the subcommands."""
     parser = subparsers.add_parser(name, help=help_text, description=description)
     return parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+
+
+def add_create_table(
+    subparsers: Subparsers, name: str, what: str, *, help_text: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """`kvstore NAME create-table`, in the group of the datastore KVSTORE_DATASTORE=NAME names;
+    returns the subcommand, for its own options."""
+    commands = add_group(
+        subparsers,
+        name,
+        f"manage the {what} table",
+        f"Manage the {what} table of KVSTORE_DATASTORE={name}.",
+    )
+    return commands.add_parser(
+        "create-table", help=help_text, description=description, epilog=epilog
+    )
+
+
+def cannot_create_table(detail: str) -> int:
+    """Say why `create-table` failed, in one line on stderr; the command's exit status."""
+    print(f"kvstore: cannot create the table: {detail}", file=sys.stderr)
+    return 1
 
 
 def settings_with(args: argparse.Namespace, options: Mapping[str, str]) -> Settings:

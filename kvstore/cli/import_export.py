@@ -13,18 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO
 
+from kvstore.cli import remote
 from kvstore.cli.progress import ProgressBar
-from kvstore.cli.remote import (
-    EXIT_API_ERROR,
-    EXIT_USAGE,
-    add_connection_arguments,
-    add_page_size_argument,
-    client_error,
-    dumps,
-    error,
-    open_client,
-    paragraph,
-)
 from kvstore.client import ClientError
 from kvstore.import_export import export_lines, import_lines
 
@@ -36,22 +26,22 @@ def register(subparsers: Subparsers) -> None:
     export = subparsers.add_parser(
         "export",
         help="write every item as JSON Lines to stdout",
-        description=paragraph(
+        description=remote.paragraph(
             "Write every item (key, value, version, updated_at, expires_at), one JSON object "
             "a line, following cursors to the end."
         ),
         epilog="Example:\n  kvstore export --url http://127.0.0.1:5000 > dump.jsonl",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_connection_arguments(export)
+    remote.add_connection_arguments(export)
     export.add_argument("--prefix", default="", help="only keys starting with this")
-    add_page_size_argument(export)
+    remote.add_page_size_argument(export)
     export.set_defaults(func=run_export)
 
     load = subparsers.add_parser(
         "import",
         help="write the items of a JSON Lines file (an export) into the service",
-        description=paragraph(
+        description=remote.paragraph(
             "Import JSON Lines (one object with 'key', 'value' and optionally 'expires_at' "
             "a line) with POST /v1/batch, 100 items a request. Safe to re-run: items already "
             "equal are left alone. An expires_at becomes the remaining ttl; expired items are "
@@ -66,7 +56,7 @@ def register(subparsers: Subparsers) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_connection_arguments(load)
+    remote.add_connection_arguments(load)
     load.add_argument("file", help="JSON Lines file to import, or - for stdin")
     load.set_defaults(func=run_import)
 
@@ -74,11 +64,11 @@ def register(subparsers: Subparsers) -> None:
 def run_export(args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
-        with open_client(args) as client:
+        with remote.open_client(args) as client:
             for line in export_lines(client, args.prefix, page_size=args.page_size):
                 out.write(line + "\n")
     except ClientError as exc:
-        return client_error(exc)
+        return remote.client_error(exc)
     out.flush()
     return 0
 
@@ -97,24 +87,24 @@ def _open_lines(path: str) -> Iterator[tuple[BinaryIO, int | None]]:
 
 def run_import(args: argparse.Namespace) -> int:
     try:
-        with _open_lines(args.file) as (lines, total), open_client(args) as client:
+        with _open_lines(args.file) as (lines, total), remote.open_client(args) as client:
             bar = ProgressBar("import", total)
             try:
                 report = import_lines(client, lines, progress=bar.update)
             finally:
                 bar.close()
     except OSError as exc:
-        return error(f"cannot read {args.file}: {exc.strerror or exc}", EXIT_USAGE)
+        return remote.error(f"cannot read {args.file}: {exc.strerror or exc}", remote.EXIT_USAGE)
     except ClientError as exc:
-        return client_error(exc)
-    print(dumps(report.counts()))
+        return remote.client_error(exc)
+    print(remote.dumps(report.counts()))
     for failure in report.failed:
-        error(failure)
+        remote.error(failure)
     if report.interrupted is not None:
-        status = client_error(report.interrupted)
-        error(f"{args.file}: stopped at line {report.lines} or before; run again to finish")
+        status = remote.client_error(report.interrupted)
+        remote.error(f"{args.file}: stopped at line {report.lines} or before; run again to finish")
         return status
     if report.error is not None:
         kept = "every line before it was imported; fix it and run again"
-        return error(f"{args.file}: {report.error} ({kept})")
-    return 0 if report.ok else EXIT_API_ERROR
+        return remote.error(f"{args.file}: {report.error} ({kept})")
+    return 0 if report.ok else remote.EXIT_API_ERROR

@@ -8,17 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from kvstore.cli.remote import (
-    EXIT_USAGE,
-    add_connection_arguments,
-    add_page_size_argument,
-    client_error,
-    dumps,
-    error,
-    open_client,
-    paragraph,
-    print_json,
-)
+from kvstore.cli import remote
 from kvstore.client import ClientError, KVStoreClient
 
 if TYPE_CHECKING:
@@ -31,11 +21,11 @@ def _command(
     parser = subparsers.add_parser(
         name,
         help=help_text,
-        description=paragraph(help_text[0].upper() + help_text[1:] + "."),
+        description=remote.paragraph(help_text[0].upper() + help_text[1:] + "."),
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_connection_arguments(parser)
+    remote.add_connection_arguments(parser)
     return parser
 
 
@@ -121,21 +111,21 @@ def register(subparsers: Subparsers) -> None:
         "--delimiter",
         help="with --keys: one level only, deeper keys as folders ending in it (e.g. /)",
     )
-    add_page_size_argument(ls)
+    remote.add_page_size_argument(ls)
     ls.set_defaults(func=_ls_command)
 
 
 def _with_client(args: argparse.Namespace, action: Callable[[KVStoreClient, Any], None]) -> int:
     try:
-        with open_client(args) as client:
+        with remote.open_client(args) as client:
             action(client, args)
     except ClientError as exc:
-        return client_error(exc)
+        return remote.client_error(exc)
     return 0
 
 
 def _get(client: KVStoreClient, args: argparse.Namespace) -> None:
-    print_json(client.get(args.key))
+    remote.print_json(client.get(args.key))
 
 
 def parse_value(text: str, *, as_string: bool) -> Any:
@@ -161,9 +151,9 @@ def _put_command(args: argparse.Namespace) -> int:
     try:
         value = parse_value(text, as_string=args.string)
     except ValueError as exc:
-        return error(str(exc), EXIT_USAGE)
+        return remote.error(str(exc), remote.EXIT_USAGE)
     return _with_client(
-        args, lambda client, _: print_json(client.put(args.key, value, ttl=args.ttl))
+        args, lambda client, _: remote.print_json(client.put(args.key, value, ttl=args.ttl))
     )
 
 
@@ -172,34 +162,34 @@ def _patch_command(args: argparse.Namespace) -> int:
     try:
         document = parse_json_argument(text, "PATCH")
     except ValueError as exc:
-        return error(str(exc), EXIT_USAGE)
+        return remote.error(str(exc), remote.EXIT_USAGE)
 
     def patch(client: KVStoreClient, _: Any) -> None:
         item = client.patch(
             args.key, document, format=args.format, if_version=args.if_version, ttl=args.ttl
         )
-        print_json(item)
+        remote.print_json(item)
 
     return _with_client(args, patch)
 
 
 def _rm_command(args: argparse.Namespace) -> int:
     if (args.key is None) == (args.prefix is None) or args.prefix == "":
-        return error("give a KEY or a non-empty --prefix, not both", EXIT_USAGE)
+        return remote.error("give a KEY or a non-empty --prefix, not both", remote.EXIT_USAGE)
     return _with_client(args, _rm)
 
 
 def _rm(client: KVStoreClient, args: argparse.Namespace) -> None:
     if args.prefix is not None:
-        print_json({"deleted": client.delete_prefix(args.prefix)})  # follows every cursor
+        remote.print_json({"deleted": client.delete_prefix(args.prefix)})  # follows every cursor
         return
     client.delete(args.key)
-    print_json({"deleted": args.key})
+    remote.print_json({"deleted": args.key})
 
 
 def _ls_command(args: argparse.Namespace) -> int:
     if args.delimiter is not None and not (args.keys and args.delimiter):
-        return error("--delimiter needs --keys, and must not be empty", EXIT_USAGE)
+        return remote.error("--delimiter needs --keys, and must not be empty", remote.EXIT_USAGE)
     return _with_client(args, _ls)
 
 
@@ -213,6 +203,6 @@ def _ls(client: KVStoreClient, args: argparse.Namespace) -> None:
     out = sys.stdout
     separator = "[\n  "
     for entry in entries:
-        out.write(separator + dumps(entry))
+        out.write(separator + remote.dumps(entry))
         separator = ",\n  "
     out.write("[]\n" if separator.startswith("[") else "\n]\n")

@@ -8,24 +8,20 @@ kvstore's schema version is left as it is, an older one is migrated.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from kvstore.cli.groups import add_group, settings_with
+from kvstore.cli.groups import add_create_table, cannot_create_table, settings_with
 from kvstore.datastores.errors import DatastoreError, DatastoreUnavailable
 from kvstore.errors import outage_report
 from kvstore.settings import ENV_POSTGRES_DSN, SettingsError, exit_for
 
 
+# The same command as `kvstore dynamodb create-table` (add_create_table); its own options.
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    commands = add_group(
+    create = add_create_table(
         subparsers,
         "postgres",
-        "manage the PostgreSQL table",
-        "Manage the PostgreSQL table of KVSTORE_DATASTORE=postgres.",
-    )
-    create = commands.add_parser(
-        "create-table",
-        help="create the table, or migrate it to this kvstore's schema version",
+        "PostgreSQL",
+        help_text="create the table, or migrate it to this kvstore's schema version",
         description=(
             "Create the table (and the kvstore_schema registry) if missing, or migrate it to "
             "this kvstore's schema version. Uses KVSTORE_POSTGRES_DSN and KVSTORE_POSTGRES_TABLE; "
@@ -55,7 +51,6 @@ def run_create_table(args: argparse.Namespace) -> int:
         exit_for(exc)
     except DatastoreError as exc:
         detail = outage_report(exc) if isinstance(exc, DatastoreUnavailable) else str(exc)
-        print(f"kvstore: cannot create the table: {detail}", file=sys.stderr)
-        return 1
+        return cannot_create_table(detail)
     print(setup.summary())
     return 0

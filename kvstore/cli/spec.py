@@ -26,6 +26,7 @@ def spec_yaml() -> str:
     return yaml.safe_dump(served_spec(), sort_keys=True, allow_unicode=True)
 
 
+# Each command declares its own parser; `serve`'s resembles this one in shape only.
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "spec",

@@ -28,28 +28,38 @@ def _sqlite(settings: Settings, **kwargs: Any) -> Datastore:
     return SQLiteDatastore(settings.sqlite_path, max_value_bytes=settings.max_value_bytes, **kwargs)
 
 
+def _store_on(
+    given: Any, build: Callable[[], Any], store: Callable[[Any, bool], Datastore]
+) -> Datastore:
+    """`store(connection, owned)` on the client or pool passed in, or else on one built here:
+    that one is the store's to close (`owned`), and is closed here if the store fails."""
+    connection = build() if given is None else given
+    try:
+        return store(connection, given is None)
+    except BaseException:
+        if given is None:
+            connection.close()
+        raise
+
+
 def _dynamodb(settings: Settings, *, client: Any = None, **kwargs: Any) -> Datastore:
     """The store on its table; the table is created first when the settings ask for it (a
     local DynamoDB), and the client is the store's to close unless one was passed in."""
     from kvstore.datastores.dynamodb import DynamoDBDatastore, build_client, create_table
 
-    owns_client = client is None
-    if client is None:
-        client = build_client(settings)
-    try:
+    # Each backend's own class and arguments; what they share is _store_on's.
+    def store(client: Any, owned: bool) -> Datastore:
         if settings.dynamodb_create_table:
             log.info("%s", create_table(client, settings.dynamodb_table).summary())
         return DynamoDBDatastore(
             client,
             settings.dynamodb_table,
             max_value_bytes=settings.max_value_bytes,
-            owns_client=owns_client,
+            owns_client=owned,
             **kwargs,
         )
-    except BaseException:
-        if owns_client:
-            client.close()
-        raise
+
+    return _store_on(client, lambda: build_client(settings), store)
 
 
 def _postgres(settings: Settings, *, pool: Any = None, **kwargs: Any) -> Datastore:
@@ -59,21 +69,17 @@ def _postgres(settings: Settings, *, pool: Any = None, **kwargs: Any) -> Datasto
 
     if settings.postgres_create_table and settings.postgres_dsn:
         log.info("%s", create_table(settings.postgres_dsn, settings.postgres_table).summary())
-    owns_pool = pool is None
-    if pool is None:
-        pool = build_pool(settings)
-    try:
+
+    def store(pool: Any, owned: bool) -> Datastore:
         return PostgresDatastore(
             pool,
             settings.postgres_table,
             max_value_bytes=settings.max_value_bytes,
-            owns_pool=owns_pool,
+            owns_pool=owned,
             **kwargs,
         )
-    except BaseException:
-        if owns_pool:
-            pool.close()
-        raise
+
+    return _store_on(pool, lambda: build_pool(settings), store)
 
 
 BUILDERS: dict[str, Callable[..., Datastore]] = {

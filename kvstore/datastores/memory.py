@@ -7,16 +7,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from kvstore.datastores.base import (
-    Condition,
-    Datastore,
-    EncodedWrite,
-    Item,
-    Page,
-    PrefixDeletion,
-    Prepared,
-    transact_under_lock,
-)
+from kvstore.datastores import base
 from kvstore.datastores.cursor import (
     Position,
     decode_cursor,
@@ -27,19 +18,19 @@ from kvstore.datastores.errors import PreconditionFailed
 from kvstore.datastores.listing import KeyPage, group_sorted
 
 
-class MemoryDatastore(Datastore):
+class MemoryDatastore(base.Datastore):
     name = "memory"
     capabilities = frozenset({"transactions", "sorted_listing", "atomic_prefix_delete"})
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._lock = threading.Lock()
-        self._items: dict[str, Item] = {}
+        self._items: dict[str, base.Item] = {}
         self._sorted_keys: list[str] = []  # kept sorted so listing is a bisect, not a sort
 
     # All helpers below expect the lock to be held.
 
-    def _live(self, key: str, now: float) -> Item | None:
+    def _live(self, key: str, now: float) -> base.Item | None:
         item = self._items.get(key)
         if item is not None and not item.is_live(now):
             self._forget(key)
@@ -57,12 +48,12 @@ class MemoryDatastore(Datastore):
             return bisect.bisect_right(self._sorted_keys, after)
         return bisect.bisect_left(self._sorted_keys, prefix)
 
-    def _store(self, item: Item) -> None:
+    def _store(self, item: base.Item) -> None:
         if item.key not in self._items:
             bisect.insort(self._sorted_keys, item.key)
         self._items[item.key] = item
 
-    def _apply_write(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
+    def _apply_write(self, write: base.EncodedWrite, now: float) -> tuple[base.Item, bool]:
         current = self._live(write.key, now)
         if not write.condition.holds(current):
             raise PreconditionFailed(write.condition.describe())
@@ -72,15 +63,15 @@ class MemoryDatastore(Datastore):
 
     # Hooks.
 
-    def _get(self, key: str, now: float) -> Item | None:
+    def _get(self, key: str, now: float) -> base.Item | None:
         with self._lock:
             return self._live(key, now)
 
-    def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
+    def _put(self, write: base.EncodedWrite, now: float) -> tuple[base.Item, bool]:
         with self._lock:
             return self._apply_write(write, now)
 
-    def _delete(self, key: str, condition: Condition, now: float) -> bool:
+    def _delete(self, key: str, condition: base.Condition, now: float) -> bool:
         with self._lock:
             current = self._live(key, now)
             if not condition.holds(current):
@@ -90,10 +81,10 @@ class MemoryDatastore(Datastore):
             self._forget(key)
             return True
 
-    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
+    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> base.Page:
         after = None if cursor is None else decode_cursor(cursor)
         upper = prefix_upper_bound(prefix)
-        items: list[Item] = []
+        items: list[base.Item] = []
         with self._lock:
             keys = self._sorted_keys
             index = self._first_index(prefix, after)
@@ -111,7 +102,7 @@ class MemoryDatastore(Datastore):
                     break
                 items.append(item)
         next_cursor = encode_cursor(items[-1].key) if more else None
-        return Page(items, next_cursor)
+        return base.Page(items, next_cursor)
 
     def _keys(
         self, prefix: str, delimiter: str | None, limit: int, after: Position | None, now: float
@@ -131,7 +122,7 @@ class MemoryDatastore(Datastore):
         with self._lock:
             return group_sorted(scan, prefix, delimiter, limit, after)
 
-    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> PrefixDeletion:
+    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> base.PrefixDeletion:
         upper = prefix_upper_bound(prefix)
         with self._lock:
             keys = self._sorted_keys
@@ -140,15 +131,15 @@ class MemoryDatastore(Datastore):
             doomed = keys[low:high]
             del keys[low:high]
             items = [self._items.pop(key) for key in doomed]
-        return PrefixDeletion(sum(item.is_live(now) for item in items), None)
+        return base.PrefixDeletion(sum(item.is_live(now) for item in items), None)
 
-    def _get_many(self, keys: list[str], now: float) -> dict[str, Item]:
+    def _get_many(self, keys: list[str], now: float) -> dict[str, base.Item]:
         with self._lock:
             found = {key: self._live(key, now) for key in keys}
         return {key: item for key, item in found.items() if item is not None}
 
-    def _transact(self, operations: list[Prepared], now: float) -> list[Item | None]:
-        def write(op: EncodedWrite, current: Item | None) -> Item:
+    def _transact(self, operations: list[base.Prepared], now: float) -> list[base.Item | None]:
+        def write(op: base.EncodedWrite, current: base.Item | None) -> base.Item:
             item = self.next_item(op, current, now)
             self._store(item)
             return item
@@ -156,7 +147,7 @@ class MemoryDatastore(Datastore):
         with self._lock:
             current = {op.key: self._live(op.key, now) for op in operations}
             decided = self.decide(operations, current, now)
-            return transact_under_lock(decided, current, write, self._forget)
+            return base.transact_under_lock(decided, current, write, self._forget)
 
     def _check(self) -> None:
         return None

@@ -30,17 +30,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from kvstore.datastores.base import (
-    Condition,
-    Datastore,
-    EncodedWrite,
-    Item,
-    Page,
-    PrefixDeletion,
-    Prepared,
-    decode_value,
-    transact_under_lock,
-)
+from kvstore.datastores import base
 from kvstore.datastores.cursor import (
     Position,
     decode_cursor,
@@ -79,9 +69,9 @@ _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 Row = tuple[str, str, int, str, float | None]
 
 
-def _item(row: Row) -> Item:
+def _item(row: Row) -> base.Item:
     key, value, version, updated_at, expires_at = row
-    return Item(key, decode_value(value), version, updated_at, expires_at)
+    return base.Item(key, base.decode_value(value), version, updated_at, expires_at)
 
 
 class _ThreadConnection:
@@ -119,7 +109,7 @@ def _key_range(prefix: str, after: str | None) -> tuple[list[str], list[Any]]:
     return clauses, params
 
 
-class SQLiteDatastore(Datastore):
+class SQLiteDatastore(base.Datastore):
     name = "sqlite"
     capabilities = frozenset({"transactions", "sorted_listing", "atomic_prefix_delete"})
 
@@ -294,17 +284,21 @@ class SQLiteDatastore(Datastore):
     # -- hooks -------------------------------------------------------------------------------
 
     @staticmethod
-    def _current(conn: sqlite3.Connection, key: str, now: float) -> Item | None:
+    def _current(conn: sqlite3.Connection, key: str, now: float) -> base.Item | None:
         row = conn.execute(f"{_SELECT} WHERE key = ? AND {_LIVE}", (key, now)).fetchone()
         return None if row is None else _item(row)
 
-    def _get(self, key: str, now: float) -> Item | None:
+    def _get(self, key: str, now: float) -> base.Item | None:
         with self._translated() as conn:
             return self._current(conn, key, now)
 
     def _write(
-        self, conn: sqlite3.Connection, write: EncodedWrite, current: Item | None, now: float
-    ) -> Item:
+        self,
+        conn: sqlite3.Connection,
+        write: base.EncodedWrite,
+        current: base.Item | None,
+        now: float,
+    ) -> base.Item:
         item = self.next_item(write, current, now)
         conn.execute(
             "INSERT OR REPLACE INTO kv (key, value, version, updated_at, expires_at)"
@@ -313,14 +307,14 @@ class SQLiteDatastore(Datastore):
         )
         return item
 
-    def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
+    def _put(self, write: base.EncodedWrite, now: float) -> tuple[base.Item, bool]:
         with self._write_transaction() as conn:
             current = self._current(conn, write.key, now)
             if not write.condition.holds(current):
                 raise PreconditionFailed(write.condition.describe())
             return self._write(conn, write, current, now), current is None
 
-    def _delete(self, key: str, condition: Condition, now: float) -> bool:
+    def _delete(self, key: str, condition: base.Condition, now: float) -> bool:
         with self._write_transaction() as conn:
             current = self._current(conn, key, now)
             if not condition.holds(current):
@@ -329,7 +323,7 @@ class SQLiteDatastore(Datastore):
             conn.execute("DELETE FROM kv WHERE key = ?", (key,))
             return current is not None
 
-    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
+    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> base.Page:
         after = None if cursor is None else decode_cursor(cursor)
         clauses, params = _key_range(prefix, after)
         sql = f"{_SELECT} WHERE {_LIVE} AND {' AND '.join(clauses)} ORDER BY key LIMIT ?"
@@ -337,7 +331,7 @@ class SQLiteDatastore(Datastore):
             rows = conn.execute(sql, [now, *params, limit + 1]).fetchall()
         items = [_item(row) for row in rows[:limit]]
         next_cursor = encode_cursor(items[-1].key) if len(rows) > limit else None
-        return Page(items, next_cursor)
+        return base.Page(items, next_cursor)
 
     def _keys(
         self, prefix: str, delimiter: str | None, limit: int, after: Position | None, now: float
@@ -362,7 +356,7 @@ class SQLiteDatastore(Datastore):
         with self._translated() as conn:
             return group_sorted(scan, prefix, delimiter, limit, after)
 
-    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> PrefixDeletion:
+    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> base.PrefixDeletion:
         clauses, params = _key_range(prefix, after)
         where = " AND ".join(clauses)
         with self._write_transaction() as conn:
@@ -370,10 +364,10 @@ class SQLiteDatastore(Datastore):
                 f"SELECT count(*) FROM kv WHERE {where} AND {_LIVE}", [*params, now]
             ).fetchone()
             conn.execute(f"DELETE FROM kv WHERE {where}", params)  # expired leftovers too
-        return PrefixDeletion(live, None)
+        return base.PrefixDeletion(live, None)
 
-    def _get_many(self, keys: list[str], now: float) -> dict[str, Item]:
-        found: dict[str, Item] = {}
+    def _get_many(self, keys: list[str], now: float) -> dict[str, base.Item]:
+        found: dict[str, base.Item] = {}
         with self._translated() as conn:
             for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
                 chunk = keys[start : start + 500]
@@ -384,10 +378,10 @@ class SQLiteDatastore(Datastore):
                 found.update((row[0], _item(row)) for row in rows)
         return found
 
-    def _transact(self, operations: list[Prepared], now: float) -> list[Item | None]:
+    def _transact(self, operations: list[base.Prepared], now: float) -> list[base.Item | None]:
         with self._write_transaction() as conn:
 
-            def write(op: EncodedWrite, before: Item | None) -> Item:
+            def write(op: base.EncodedWrite, before: base.Item | None) -> base.Item:
                 return self._write(conn, op, before, now)
 
             def delete(key: str) -> None:
@@ -395,7 +389,7 @@ class SQLiteDatastore(Datastore):
 
             current = {op.key: self._current(conn, op.key, now) for op in operations}
             decided = self.decide(operations, current, now)
-            return transact_under_lock(decided, current, write, delete)
+            return base.transact_under_lock(decided, current, write, delete)
 
     def _check(self) -> None:
         """Readable and writable, on this thread's connection: a read-only file (or one

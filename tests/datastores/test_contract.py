@@ -285,7 +285,6 @@ def test_recreated_key_starts_again_at_version_1(datastore: Datastore) -> None:
 def test_ttl_sets_expires_at(datastore: Datastore, clock: FakeClock) -> None:
     item, _ = datastore.put("t", 1, ttl=60)
     assert item.expires_at == pytest.approx(clock.now + 60)
-    assert item.to_dict()["expires_at"].endswith("Z")
 
 
 def test_expired_item_is_gone_everywhere(datastore: Datastore, clock: FakeClock) -> None:

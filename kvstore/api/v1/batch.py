@@ -18,7 +18,13 @@ from flask import Response
 
 from kvstore.api.v1 import View
 from kvstore.api.v1.documentation import UNREADABLE_OPERATIONS, Docs, refusals
-from kvstore.api.v1.http import json_response, key_not_found, max_value_bytes, read_json_body
+from kvstore.api.v1.http import (
+    item_json,
+    json_response,
+    key_not_found,
+    max_value_bytes,
+    read_json_body,
+)
 from kvstore.api.v1.limits import batch_body_limit
 from kvstore.api.v1.operations import BatchPlan, parse_batch
 from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
@@ -40,7 +46,7 @@ def _found(item: Item | None, key: str) -> dict[str, Any]:
     if item is None:
         problem = key_not_found(key)
         return {"status": 404, "error": problem.to_dict()}
-    return {"status": 200, "item": item.to_dict()}
+    return {"status": 200, "item": item_json(item)}
 
 
 def _failed(exc: BaseException) -> dict[str, Any]:
@@ -52,7 +58,7 @@ def _write(datastore: Datastore, op: EncodedWrite | Delete | Patch) -> dict[str,
     outcome = datastore.apply(op)
     if isinstance(outcome, tuple):
         item, created = outcome
-        return {"status": 201 if created else 200, "item": item.to_dict()}
+        return {"status": 201 if created else 200, "item": item_json(item)}
     return {"status": 204} if outcome else _found(None, op.key)
 
 

@@ -18,7 +18,7 @@ from flask.json.provider import JSONProvider
 from werkzeug.datastructures import Headers
 
 from kvstore import strictjson
-from kvstore.datastores.base import Item
+from kvstore.datastores.base import Item, rfc3339
 from kvstore.errors import Problem
 from kvstore.json_provider import CompactJSONProvider, dumps_bytes
 from kvstore.resources import current_settings
@@ -219,10 +219,22 @@ def etag(item: Item) -> str:
     return f'"{item.version}"'
 
 
+def item_json(item: Item) -> dict[str, Any]:
+    """An item as the API answers it (swagger.yaml's Item): times in RFC 3339, `updated_at`
+    as the text the write stored, `expires_at` formatted from its epoch seconds."""
+    return {
+        "key": item.key,
+        "value": item.value,
+        "version": item.version,
+        "updated_at": item.updated_at,
+        "expires_at": None if item.expires_at is None else rfc3339(item.expires_at),
+    }
+
+
 def item_response(
     item: Item, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    return json_response(item.to_dict(), status, headers, etag_of=item)
+    return json_response(item_json(item), status, headers, etag_of=item)
 
 
 def query_int(name: str, default: int, low: int, high: int) -> int:

@@ -14,6 +14,7 @@ from kvstore.api.v1.http import (
     BodyTypes,
     empty_response,
     etag,
+    item_json,
     item_response,
     json_response,
     key_not_found,
@@ -152,7 +153,7 @@ class KeyList(View):
                 next_cursor = keys.next_cursor
             else:
                 page = current_datastore().list(prefix=prefix, limit=limit, cursor=cursor)
-                payload = {"items": [item.to_dict() for item in page.items]}
+                payload = {"items": [item_json(item) for item in page.items]}
                 next_cursor = page.next_cursor
         except InvalidCursor:
             raise

@@ -13,7 +13,7 @@ from flask import Response
 
 from kvstore.api.v1 import View
 from kvstore.api.v1.documentation import UNAVAILABLE, UNREADABLE_OPERATIONS, Docs, refusals
-from kvstore.api.v1.http import json_response, max_value_bytes, read_json_body
+from kvstore.api.v1.http import item_json, json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.limits import batch_body_limit
 from kvstore.api.v1.operations import parse_txn
 from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
@@ -64,5 +64,5 @@ class Txn(View):
             )
         results = datastore.transact(operations)
         return json_response(
-            {"results": [None if item is None else item.to_dict() for item in results]}
+            {"results": [None if item is None else item_json(item) for item in results]}
         )

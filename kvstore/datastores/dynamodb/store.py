@@ -30,19 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kvstore.datastores.base import (
-    Check,
-    Condition,
-    Datastore,
-    Delete,
-    EncodedWrite,
-    Item,
-    Page,
-    PrefixDeletion,
-    Prepared,
-    decode_value,
-    rfc3339,
-)
+from kvstore.datastores import base
 from kvstore.datastores.cursor import Position, decode_cursor, encode_cursor
 from kvstore.datastores.dynamodb.client import (
     REQUEST_BUDGET_S,
@@ -125,18 +113,18 @@ def _is_live(raw: RawItem, now: float) -> bool:
     return expires is None or float(expires["N"]) > now
 
 
-def _item(raw: RawItem) -> Item:
+def _item(raw: RawItem) -> base.Item:
     expires = raw.get("expires_at")
-    return Item(
+    return base.Item(
         key=raw["key"]["S"],
-        value=decode_value(raw["value"]["S"]),
+        value=base.decode_value(raw["value"]["S"]),
         version=int(raw["version"]["N"]),
         updated_at=raw["updated_at"]["S"],
         expires_at=None if expires is None else float(expires["N"]),
     )
 
 
-def _raw(item: Item, value_json: str, token: str) -> dict[str, Any]:
+def _raw(item: base.Item, value_json: str, token: str) -> dict[str, Any]:
     raw: dict[str, Any] = {
         "key": _s(item.key),
         "value": _s(value_json),
@@ -147,10 +135,6 @@ def _raw(item: Item, value_json: str, token: str) -> dict[str, Any]:
     if item.expires_at is not None:
         raw["expires_at"] = _n(item.expires_at)
     return raw
-
-
-def _stored(write: EncodedWrite, version: int, now: float) -> Item:
-    return Item(write.key, decode_value(write.value_json), version, rfc3339(now), write.expires_at)
 
 
 class Deadline:
@@ -179,7 +163,7 @@ class Deadline:
         self._calls += 1
 
 
-class DynamoDBDatastore(Datastore):
+class DynamoDBDatastore(base.Datastore):
     name = "dynamodb"
     capabilities: ClassVar[frozenset[str]] = frozenset({"transactions"})
     #: Per instance, so a test can make `delete_prefix` answer cursors on a small table.
@@ -213,7 +197,7 @@ class DynamoDBDatastore(Datastore):
 
     # -- single-key operations: one request each ----------------------------------------------
 
-    def _get(self, key: str, now: float) -> Item | None:
+    def _get(self, key: str, now: float) -> base.Item | None:
         raw = self._read(key)
         return _item(raw) if raw is not None and _is_live(raw, now) else None
 
@@ -227,13 +211,13 @@ class DynamoDBDatastore(Datastore):
             )
         return response.get("Item")
 
-    def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
+    def _put(self, write: base.EncodedWrite, now: float) -> tuple[base.Item, bool]:
         condition = write.condition
         token = new_token()
         deadline = self._deadline()
         try:
             if condition.version is not None:
-                item = _stored(write, condition.version + 1, now)
+                item = self.stored_item(write, condition.version + 1, now)
                 self._put_item(
                     item,
                     write.value_json,
@@ -244,20 +228,20 @@ class DynamoDBDatastore(Datastore):
                 )
                 return item, False
             if condition.exists is False:
-                item = _stored(write, 1, now)
+                item = self.stored_item(write, 1, now)
                 self._put_item(item, write.value_json, token, ABSENT, {":now": _n(now)}, deadline)
                 return item, True
             if condition.exists:
                 condition_expression = f"attribute_exists(#k) AND {LIVE}"
                 version = self._update(write, now, token, condition_expression, deadline)
-                return _stored(write, version, now), False
+                return self.stored_item(write, version, now), False
         except ConditionFailed:
             raise PreconditionFailed(condition.describe()) from None
         return self._put_unconditionally(write, now, token, deadline)
 
     def _put_unconditionally(
-        self, write: EncodedWrite, now: float, token: str, deadline: Deadline
-    ) -> tuple[Item, bool]:
+        self, write: base.EncodedWrite, now: float, token: str, deadline: Deadline
+    ) -> tuple[base.Item, bool]:
         """Create or bump the version in one request; an expired leftover restarts at 1.
 
         The second request happens only when the key holds an expired item DynamoDB has not
@@ -268,10 +252,10 @@ class DynamoDBDatastore(Datastore):
             try:
                 condition = f"attribute_not_exists(#k) OR {LIVE}"
                 version = self._update(write, now, token, condition, deadline)
-                return _stored(write, version, now), version == 1
+                return self.stored_item(write, version, now), version == 1
             except ConditionFailed:
                 pass
-            item = _stored(write, 1, now)
+            item = self.stored_item(write, 1, now)
             try:
                 self._put_item(
                     item, write.value_json, token, "#e <= :now", {":now": _n(now)}, deadline
@@ -285,7 +269,7 @@ class DynamoDBDatastore(Datastore):
 
     def _put_item(
         self,
-        item: Item,
+        item: base.Item,
         value_json: str,
         token: str,
         condition: str,
@@ -305,12 +289,12 @@ class DynamoDBDatastore(Datastore):
             self._recognise(item.key, token, "PutItem", deadline)
 
     def _update(
-        self, write: EncodedWrite, now: float, token: str, condition: str, deadline: Deadline
+        self, write: base.EncodedWrite, now: float, token: str, condition: str, deadline: Deadline
     ) -> int:
         """SET the value and bump the version atomically; returns the new version."""
         values: dict[str, Any] = {
             ":v": _s(write.value_json),
-            ":u": _s(rfc3339(now)),
+            ":u": _s(base.rfc3339(now)),
             ":tok": _s(token),
             ":zero": _n(0),
             ":one": _n(1),
@@ -362,7 +346,7 @@ class DynamoDBDatastore(Datastore):
             reason="unknown-outcome",
         )
 
-    def _delete(self, key: str, condition: Condition, now: float) -> bool:
+    def _delete(self, key: str, condition: base.Condition, now: float) -> bool:
         args: dict[str, Any] = {"TableName": self.table, "Key": {"key": _s(key)}}
         if condition.version is not None:
             expression = f"#n = :ver AND {LIVE}"
@@ -457,11 +441,11 @@ class DynamoDBDatastore(Datastore):
                 return
             args["ExclusiveStartKey"] = start
 
-    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
+    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> base.Page:
         after = None if cursor is None else decode_cursor(cursor)
         found, more = self._scan_page(self._scan_args(prefix, now, names_only=False), limit, after)
         items = [_item(raw) for raw in found]
-        return Page(items, encode_cursor(items[-1].key) if more else None)
+        return base.Page(items, encode_cursor(items[-1].key) if more else None)
 
     def _keys(
         self, prefix: str, delimiter: str | None, limit: int, after: Position | None, now: float
@@ -489,7 +473,7 @@ class DynamoDBDatastore(Datastore):
 
     # -- prefix deletion ----------------------------------------------------------------------
 
-    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> PrefixDeletion:
+    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> base.PrefixDeletion:
         """Scan the prefix in table order and delete what it finds with BatchWriteItem, up
         to `prefix_delete_limit` keys or `prefix_delete_seconds` a call; then answer a cursor
         (the last key handled) to go on from. Not atomic: a key written under the prefix
@@ -521,9 +505,9 @@ class DynamoDBDatastore(Datastore):
             deleted += sum(_is_live(row, now) for row in rows)  # expired ones count as absent
             room -= len(rows)
             if start is None:
-                return PrefixDeletion(deleted, None)
+                return base.PrefixDeletion(deleted, None)
             if room == 0 or time.monotonic() >= deadline:
-                return PrefixDeletion(deleted, encode_cursor(start["key"]["S"]))
+                return base.PrefixDeletion(deleted, encode_cursor(start["key"]["S"]))
 
     def _batch_delete(self, keys: builtins.list[str]) -> None:
         for first in range(0, len(keys), BATCH_WRITE_SIZE):
@@ -547,7 +531,7 @@ class DynamoDBDatastore(Datastore):
 
     # -- batches ------------------------------------------------------------------------------
 
-    def _get_many(self, keys: builtins.list[str], now: float) -> dict[str, Item]:
+    def _get_many(self, keys: builtins.list[str], now: float) -> dict[str, base.Item]:
         raw = self._batch_get(keys)
         return {key: _item(found) for key, found in raw.items() if _is_live(found, now)}
 
@@ -603,8 +587,8 @@ class DynamoDBDatastore(Datastore):
         )
 
     def _transact(
-        self, operations: builtins.list[Prepared], now: float
-    ) -> builtins.list[Item | None]:
+        self, operations: builtins.list[base.Prepared], now: float
+    ) -> builtins.list[base.Item | None]:
         """Read the keys, decide, then write with every item pinned to the state read.
 
         The read gives each put its new version, each patch the value it changes and each
@@ -623,16 +607,16 @@ class DynamoDBDatastore(Datastore):
             }
             decided = self.decide(operations, current, now)  # patches become pinned puts
             token = new_token()  # a new decision, a new token: DynamoDB refuses a reused one
-            results: list[Item | None] = []
+            results: list[base.Item | None] = []
             items: list[dict[str, Any]] = []
             for op in decided:
                 before = current.get(op.key)
                 pin = self._pin(before, now)
-                if isinstance(op, EncodedWrite):
-                    item = _stored(op, 1 if before is None else before.version + 1, now)
+                if isinstance(op, base.EncodedWrite):
+                    item = self.next_item(op, before, now)
                     results.append(item)
                     items.append({"Put": {**pin, "Item": _raw(item, op.value_json, token)}})
-                elif isinstance(op, Delete):
+                elif isinstance(op, base.Delete):
                     results.append(None)
                     items.append({"Delete": {**pin, "Key": {"key": _s(op.key)}}})
                 else:
@@ -659,7 +643,7 @@ class DynamoDBDatastore(Datastore):
                     raise self._unknown("TransactWriteItems") from None
                 if landed:
                     return results
-                if any(not isinstance(op, Check) for op in operations):
+                if any(not isinstance(op, base.Check) for op in operations):
                     raise self._unknown("TransactWriteItems") from None
                 continue  # checks only: nothing was written, deciding again is harmless
             return results
@@ -672,21 +656,21 @@ class DynamoDBDatastore(Datastore):
         )
 
     def _transaction_landed(
-        self, operations: builtins.list[Prepared], token: str, now: float, deadline: Deadline
+        self, operations: builtins.list[base.Prepared], token: str, now: float, deadline: Deadline
     ) -> bool:
         """Whether a transaction whose answer was lost was applied: all or nothing, so one
         put carrying its token says so; with deletes only, every deleted key being gone."""
-        puts = [op.key for op in operations if isinstance(op, EncodedWrite)]
+        puts = [op.key for op in operations if isinstance(op, base.EncodedWrite)]
         if puts:
             raw = self._read(puts[0], deadline)
             return raw is not None and raw.get("token") == _s(token)
-        deleted = [op.key for op in operations if isinstance(op, Delete)]
+        deleted = [op.key for op in operations if isinstance(op, base.Delete)]
         if not deleted:
             return False
         stored = self._batch_get(deleted, deadline)
         return not any(_is_live(raw, now) for raw in stored.values())
 
-    def _pin(self, before: Item | None, now: float) -> dict[str, Any]:
+    def _pin(self, before: base.Item | None, now: float) -> dict[str, Any]:
         """Table name and a condition that holds only while the key is as `before` found it."""
         if before is None:
             condition, values = ABSENT, {":now": _n(now)}

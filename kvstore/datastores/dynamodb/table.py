@@ -27,6 +27,7 @@ FIRST_POLL_S = 0.02
 MAX_POLL_S = 2.0
 
 
+# postgres.schema.SchemaSetup's shape, not its content: a table and its TTL, no schema version.
 @dataclass(frozen=True, slots=True)
 class TableSetup:
     """What `create_table` did, for the CLI to print and the factory to log."""

@@ -35,6 +35,7 @@ def translate(exc: psycopg.Error, table: str, action: str, *, writes: bool = Fal
     """The service's error for a psycopg failure of `action` on `table`; `writes`: the action
     changes the table, so a connection lost during it may have committed."""
     why = diagnosis(exc)
+    # One branch per kind of failure, alike in shape: each has its own wording, reason, remedy.
     if isinstance(exc, errors.QueryCanceled):
         return DatastoreUnavailable(
             f"PostgreSQL cancelled {action} on table {table!r}: statement timeout",

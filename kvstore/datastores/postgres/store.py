@@ -25,19 +25,7 @@ import psycopg
 from psycopg import errors
 from psycopg_pool import PoolTimeout
 
-from kvstore.datastores.base import (
-    Check,
-    Condition,
-    Datastore,
-    EncodedWrite,
-    Item,
-    Page,
-    PrefixDeletion,
-    Prepared,
-    decode_value,
-    rfc3339,
-    transact_under_lock,
-)
+from kvstore.datastores import base
 from kvstore.datastores.cursor import (
     Position,
     decode_cursor,
@@ -73,9 +61,9 @@ COLUMNS = "key, value, version, updated_at, expires_at"
 LIVE = "(expires_at IS NULL OR expires_at > %(now)s)"
 
 
-def _item(row: Row) -> Item:
+def _item(row: Row) -> base.Item:
     key, value, version, updated_at, expires_at = row
-    return Item(key, decode_value(value), version, updated_at, expires_at)
+    return base.Item(key, base.decode_value(value), version, updated_at, expires_at)
 
 
 def _is_live(row: Row, now: float) -> bool:
@@ -171,7 +159,7 @@ class Statements:
         )
 
 
-class PostgresDatastore(Datastore):
+class PostgresDatastore(base.Datastore):
     name = "postgres"
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {"transactions", "sorted_listing", "atomic_prefix_delete"}
@@ -260,17 +248,17 @@ class PostgresDatastore(Datastore):
 
     # -- single-key operations: one statement each -------------------------------------------
 
-    def _get(self, key: str, now: float) -> Item | None:
+    def _get(self, key: str, now: float) -> base.Item | None:
         with self._session("get") as conn:
             row = conn.execute(self.sql.get, {"key": key, "now": now}).fetchone()
         return None if row is None else _item(row)
 
-    def _put(self, write: EncodedWrite, now: float) -> tuple[Item, bool]:
+    def _put(self, write: base.EncodedWrite, now: float) -> tuple[base.Item, bool]:
         condition = write.condition
         params: dict[str, Any] = {
             "key": write.key,
             "value": write.value_json,
-            "updated_at": rfc3339(now),
+            "updated_at": base.rfc3339(now),
             "expires_at": write.expires_at,
             "now": now,
         }
@@ -290,8 +278,9 @@ class PostgresDatastore(Datastore):
         version = int(row[0])
         return self.stored_item(write, version, now), version == 1
 
-    def _delete(self, key: str, condition: Condition, now: float) -> bool:
+    def _delete(self, key: str, condition: base.Condition, now: float) -> bool:
         params: dict[str, Any] = {"key": key, "now": now}
+        # Chosen as _put chooses, from its own statements: a delete has no if-absent form.
         if condition.version is not None:
             statement, params["version"] = self.sql.delete_version, condition.version
         elif condition.exists:
@@ -309,7 +298,7 @@ class PostgresDatastore(Datastore):
 
     # -- listing and batches ------------------------------------------------------------------
 
-    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> Page:
+    def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> base.Page:
         after = None if cursor is None else decode_cursor(cursor)
         resume = after is not None and after >= prefix
         upper = prefix_upper_bound(prefix)
@@ -318,7 +307,7 @@ class PostgresDatastore(Datastore):
         with self._session("list") as conn:
             rows = conn.execute(statement, {**params, "now": now}).fetchall()
         items = [_item(row) for row in rows[:limit]]
-        return Page(items, encode_cursor(items[-1].key) if len(rows) > limit else None)
+        return base.Page(items, encode_cursor(items[-1].key) if len(rows) > limit else None)
 
     def _keys(
         self, prefix: str, delimiter: str | None, limit: int, after: Position | None, now: float
@@ -339,7 +328,7 @@ class PostgresDatastore(Datastore):
         with self._session("keys") as conn:
             return group_sorted(scan, prefix, delimiter, limit, after)
 
-    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> PrefixDeletion:
+    def _delete_prefix(self, prefix: str, after: str | None, now: float) -> base.PrefixDeletion:
         """One statement: every key under the prefix goes at once, or none does."""
         resume = after is not None and after >= prefix
         upper = prefix_upper_bound(prefix)
@@ -347,9 +336,9 @@ class PostgresDatastore(Datastore):
         params = {"start": after if resume else prefix, "upper": upper, "now": now}
         with self._session("delete_prefix") as conn, conn.transaction():
             (live,) = conn.execute(statement, params).fetchone() or (0,)
-        return PrefixDeletion(int(live), None)
+        return base.PrefixDeletion(int(live), None)
 
-    def _get_many(self, keys: builtins.list[str], now: float) -> dict[str, Item]:
+    def _get_many(self, keys: builtins.list[str], now: float) -> dict[str, base.Item]:
         with self._session("get_many") as conn:
             rows = conn.execute(self.sql.get_many, {"keys": keys, "now": now}).fetchall()
         return {row[0]: _item(row) for row in rows}
@@ -357,8 +346,8 @@ class PostgresDatastore(Datastore):
     # -- transactions -------------------------------------------------------------------------
 
     def _transact(
-        self, operations: builtins.list[Prepared], now: float
-    ) -> builtins.list[Item | None]:
+        self, operations: builtins.list[base.Prepared], now: float
+    ) -> builtins.list[base.Item | None]:
         """Lock every key, decide on what the locks hold, write, commit: all or nothing.
 
         A key that exists is locked by `SELECT ... FOR UPDATE`; one that does not is claimed
@@ -388,10 +377,10 @@ class PostgresDatastore(Datastore):
     def _transact_locked(
         self,
         conn: Connection,
-        operations: builtins.list[Prepared],
+        operations: builtins.list[base.Prepared],
         keys: builtins.list[str],
         now: float,
-    ) -> builtins.list[Item | None]:
+    ) -> builtins.list[base.Item | None]:
         conn.execute(self.sql.claim_absent, {"keys": keys})
         rows = conn.execute(self.sql.lock, {"keys": keys}).fetchall()
         if len(rows) != len(keys):
@@ -400,7 +389,7 @@ class PostgresDatastore(Datastore):
         writes: builtins.list[dict[str, Any]] = []
         deleted: builtins.list[str] = []
 
-        def write(op: EncodedWrite, before: Item | None) -> Item:
+        def write(op: base.EncodedWrite, before: base.Item | None) -> base.Item:
             item = self.next_item(op, before, now)
             writes.append(
                 {
@@ -414,10 +403,10 @@ class PostgresDatastore(Datastore):
             return item
 
         decided = self.decide(operations, current, now)
-        results = transact_under_lock(decided, current, write, deleted.append)
+        results = base.transact_under_lock(decided, current, write, deleted.append)
         if writes:
             conn.cursor().executemany(self.sql.write, writes)
-        checked = [op.key for op in operations if isinstance(op, Check)]
+        checked = [op.key for op in operations if isinstance(op, base.Check)]
         if deleted or checked:
             conn.execute(self.sql.release, {"deleted": deleted, "checked": checked})
         return results
