@@ -34,7 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import ClientDisconnected
 
-from kvstore.api.v1.http import (
+from kvstore.api.v1.key import put_item, write_response
+from kvstore.api.v1.limits import single_body_limit
+from kvstore.api.v1.preconditions import condition_of
+from kvstore.api.v1.wire import (
     JSON,
     body_text,
     item_json,
@@ -43,9 +46,6 @@ from kvstore.api.v1.http import (
     key_not_found,
     parse_json,
 )
-from kvstore.api.v1.key import put_item, write_response
-from kvstore.api.v1.limits import single_body_limit
-from kvstore.api.v1.preconditions import condition_of
 from kvstore.datastores.base import Item
 from kvstore.observability import (
     REQUEST_ID_ENVIRON,

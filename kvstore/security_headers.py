@@ -1,6 +1,6 @@
 """The headers every answer carries unless its view set its own: no MIME sniffing, no caching.
 
-Why one module: JSON answers are built with these headers already in place (`api/v1/http.py`
+Why one module: JSON answers are built with these headers already in place (`api/v1/wire.py`
 builds a response in one go), and the app's `after_request` hook adds them to every other
 answer (redirects, the data browser's assets, errors), so both read the one list here.
 """

@@ -22,7 +22,7 @@ class View(MethodView):
 def create_blueprint() -> Blueprint:
     """A fresh blueprint per app, so no state is shared between apps (tests)."""
     from kvstore.api.v1 import batch, key, txn
-    from kvstore.api.v1.http import require_utf8_url
+    from kvstore.api.v1.wire import require_utf8_url
     from kvstore.auth import guard
 
     blueprint = Blueprint("v1", __name__, url_prefix="/v1")

@@ -18,15 +18,15 @@ from flask import Response
 
 from kvstore.api.v1 import View
 from kvstore.api.v1.documentation import UNREADABLE_OPERATIONS, Docs, refusals
-from kvstore.api.v1.http import (
+from kvstore.api.v1.limits import batch_body_limit
+from kvstore.api.v1.operations import BatchPlan, parse_batch
+from kvstore.api.v1.wire import (
     item_json,
     json_response,
     key_not_found,
     max_value_bytes,
     read_json_body,
 )
-from kvstore.api.v1.limits import batch_body_limit
-from kvstore.api.v1.operations import BatchPlan, parse_batch
 from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
 from kvstore.datastores.base import (
     Datastore,

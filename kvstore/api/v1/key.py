@@ -10,7 +10,9 @@ from flask import Response, request, url_for
 
 from kvstore.api.v1 import View
 from kvstore.api.v1.documentation import UNAVAILABLE, Docs, refusals
-from kvstore.api.v1.http import (
+from kvstore.api.v1.limits import single_body_limit
+from kvstore.api.v1.preconditions import not_modified, write_condition
+from kvstore.api.v1.wire import (
     BodyTypes,
     empty_response,
     etag,
@@ -25,8 +27,6 @@ from kvstore.api.v1.http import (
     read_json_body,
     require_object,
 )
-from kvstore.api.v1.limits import single_body_limit
-from kvstore.api.v1.preconditions import not_modified, write_condition
 from kvstore.auth import (
     FORBIDDEN,
     authorize,

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kvstore.api.v1.http import require_object
+from kvstore.api.v1.wire import require_object
 from kvstore.datastores.base import (
     ANY,
     MAX_OPERATIONS,

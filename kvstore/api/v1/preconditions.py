@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import request
 
-from kvstore.api.v1.http import etag
+from kvstore.api.v1.wire import etag
 from kvstore.datastores.base import ABSENT, ANY, PRESENT, Condition, Item, at_version
 from kvstore.datastores.errors import PreconditionFailed
 from kvstore.errors import Problem

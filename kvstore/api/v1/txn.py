@@ -13,9 +13,9 @@ from flask import Response
 
 from kvstore.api.v1 import View
 from kvstore.api.v1.documentation import UNAVAILABLE, UNREADABLE_OPERATIONS, Docs, refusals
-from kvstore.api.v1.http import item_json, json_response, max_value_bytes, read_json_body
 from kvstore.api.v1.limits import batch_body_limit
 from kvstore.api.v1.operations import parse_txn
+from kvstore.api.v1.wire import item_json, json_response, max_value_bytes, read_json_body
 from kvstore.auth import FORBIDDEN_OPERATION, authorize_operations, checked_in_view
 from kvstore.datastores.base import Check
 from kvstore.errors import Problem

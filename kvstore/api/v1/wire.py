@@ -1,4 +1,4 @@
-"""Request parsing and response building shared by the v1 namespaces.
+"""The v1 API on the wire: request bodies and parameters read strictly, JSON answers built.
 
 Bodies are parsed here rather than by Flask so that every malformed input (wrong content
 type, too large, invalid UTF-8, duplicate keys, NaN, absurd nesting) becomes one clear
