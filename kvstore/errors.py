@@ -33,7 +33,7 @@ from kvstore.datastores.errors import (
     UpdateConflict,
     ValueTooLarge,
 )
-from kvstore.settings import ENV_DYNAMODB_CREATE_TABLE
+from kvstore.settings import ENV_DYNAMODB_CREATE_TABLE, ENV_POSTGRES_CREATE_TABLE
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -49,13 +49,18 @@ RETRY_AFTER_S: dict[Outage, int] = {
     "unknown-outcome": 5,
     "file-changed": 30,
 }
-#: What an operator can do about an outage, added to its message.
-REMEDIES: dict[Outage, str] = {
-    "missing-table": (
+#: What an operator can do about an outage, by datastore (None: any) and kind, added to its
+#: message.
+REMEDIES: dict[tuple[str | None, Outage], str] = {
+    ("dynamodb", "missing-table"): (
         f"create it with `kvstore dynamodb create-table` (or set {ENV_DYNAMODB_CREATE_TABLE}=true"
         " for a local DynamoDB)"
     ),
-    "file-changed": (
+    ("postgres", "missing-table"): (
+        "create or migrate it with `kvstore postgres create-table` (or set "
+        f"{ENV_POSTGRES_CREATE_TABLE}=true)"
+    ),
+    (None, "file-changed"): (
         "put the original file back, or restart the server to serve the file now at the path"
     ),
 }
@@ -63,7 +68,9 @@ REMEDIES: dict[Outage, str] = {
 
 def outage_detail(exc: DatastoreUnavailable) -> str:
     """The outage's message with its remedy, as the 503 and the CLI print it."""
-    remedy = exc.remedy or REMEDIES.get(exc.reason)
+    remedy = (
+        exc.remedy or REMEDIES.get((exc.datastore, exc.reason)) or REMEDIES.get((None, exc.reason))
+    )
     return f"{exc}; {remedy}" if remedy else str(exc)
 
 

@@ -106,9 +106,11 @@ class DatastoreUnavailable(DatastoreError):
     locked, or missing its table. `reason` names which; `retry_after` is for a backend that
     knows when it will be back, and otherwise the edge decides by `reason`.
 
-    The message is what a client may read (the 503's detail). `remedy` is what an operator can
-    do, when the backend knows better than the edge's advice for `reason`; `diagnosis` is the
-    driver's own words (hosts, ports, user names): logged and printed at start-up, never sent.
+    The message is what a client may read (the 503's detail). `datastore` names the kind of
+    backend where the edge's advice for `reason` depends on it (which `create-table` to run);
+    `remedy` is what an operator can do, when the backend knows better than the edge's advice;
+    `diagnosis` is the driver's own words (hosts, ports, user names): logged and printed at
+    start-up, never sent.
     """
 
     def __init__(
@@ -117,11 +119,13 @@ class DatastoreUnavailable(DatastoreError):
         *,
         reason: Outage = "unreachable",
         retry_after: int | None = None,
+        datastore: str | None = None,
         remedy: str | None = None,
         diagnosis: str | None = None,
     ) -> None:
         super().__init__(message)
         self.reason: Outage = reason
+        self.datastore = datastore
         self.retry_after = retry_after
         self.remedy = remedy
         self.diagnosis = diagnosis

@@ -65,7 +65,7 @@ def translate(exc: ClientError | BotoCoreError, table: str, action: str) -> Exce
         return Cancelled([str(reason.get("Code", "None")) for reason in reasons])
     if code == "ResourceNotFoundException":
         return DatastoreUnavailable(
-            f"DynamoDB table {table!r} does not exist", reason="missing-table"
+            f"DynamoDB table {table!r} does not exist", reason="missing-table", datastore="dynamodb"
         )
     if code in THROTTLED:
         return DatastoreUnavailable(

@@ -17,13 +17,6 @@ import psycopg
 from psycopg import errors
 
 from kvstore.datastores.errors import DatastoreUnavailable
-from kvstore.settings import ENV_POSTGRES_CREATE_TABLE
-
-#: What an operator does about a table that is missing or behind this kvstore's schema.
-CREATE_TABLE_REMEDY = (
-    f"create or migrate it with `kvstore postgres create-table` (or set "
-    f"{ENV_POSTGRES_CREATE_TABLE}=true)"
-)
 
 
 def diagnosis(exc: BaseException) -> str:
@@ -60,7 +53,7 @@ def translate(exc: psycopg.Error, table: str, action: str, *, writes: bool = Fal
         return DatastoreUnavailable(
             f"PostgreSQL table {table!r} does not exist",
             reason="missing-table",
-            remedy=CREATE_TABLE_REMEDY,
+            datastore="postgres",
             diagnosis=why,
         )
     if isinstance(exc, errors.InsufficientPrivilege | errors.InvalidAuthorizationSpecification):

@@ -29,7 +29,7 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from kvstore.datastores.errors import DatastoreUnavailable
-from kvstore.datastores.postgres.errors import CREATE_TABLE_REMEDY, translate
+from kvstore.datastores.postgres.errors import translate
 from kvstore.datastores.postgres.pool import conninfo
 
 Connection = psycopg.Connection[TupleRow]
@@ -171,7 +171,7 @@ def verify(conn: Connection, table: str) -> None:
         raise DatastoreUnavailable(
             f"PostgreSQL table {table!r} does not exist",
             reason="missing-table",
-            remedy=CREATE_TABLE_REMEDY,
+            datastore="postgres",
         )
     if version > SCHEMA_VERSION:
         raise _newer(table, version)
@@ -180,7 +180,7 @@ def verify(conn: Connection, table: str) -> None:
             f"PostgreSQL table {table!r} is at schema version {version}, this kvstore needs"
             f" {SCHEMA_VERSION}",
             reason="missing-table",
-            remedy=CREATE_TABLE_REMEDY,
+            datastore="postgres",
         )
 
 
