@@ -167,20 +167,16 @@ def verify(conn: Connection, table: str) -> None:
     ).fetchone()
     encoding, version = (None, None) if row is None else row
     _check_encoding(encoding)
-    if version is None:
-        raise DatastoreUnavailable(
-            f"PostgreSQL table {table!r} does not exist",
-            reason="missing-table",
-            datastore="postgres",
-        )
-    if version > SCHEMA_VERSION:
+    if version is not None and version > SCHEMA_VERSION:
         raise _newer(table, version)
-    if version < SCHEMA_VERSION:
+    if version is None or version < SCHEMA_VERSION:  # both mended by `create-table`
+        state = (
+            "does not exist"
+            if version is None
+            else f"is at schema version {version}, this kvstore needs {SCHEMA_VERSION}"
+        )
         raise DatastoreUnavailable(
-            f"PostgreSQL table {table!r} is at schema version {version}, this kvstore needs"
-            f" {SCHEMA_VERSION}",
-            reason="missing-table",
-            datastore="postgres",
+            f"PostgreSQL table {table!r} {state}", reason="missing-table", datastore="postgres"
         )
 
 
