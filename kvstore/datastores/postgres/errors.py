@@ -16,7 +16,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import errors
 
-from kvstore.datastores.errors import DatastoreUnavailable
+from kvstore.datastores.errors import DatastoreUnavailable, Outage
 
 
 def diagnosis(exc: BaseException) -> str:
@@ -24,48 +24,50 @@ def diagnosis(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+#: The failures that mean "PostgreSQL cannot serve this now", by class: the message (with the
+#: action, the table and the SQLSTATE) and the kind of outage.
+OUTAGES: tuple[tuple[tuple[type[psycopg.Error], ...], str, Outage], ...] = (
+    (
+        (errors.QueryCanceled,),
+        "PostgreSQL cancelled {action} on table {table!r}: statement timeout",
+        "busy",
+    ),
+    (
+        (errors.LockNotAvailable, errors.DeadlockDetected, errors.SerializationFailure),
+        "PostgreSQL could not lock table {table!r} for {action} in time",
+        "busy",
+    ),
+    (
+        (errors.InsufficientResources,),  # disk full, out of memory, connections
+        "PostgreSQL is out of resources for {action} ({sqlstate})",
+        "busy",
+    ),
+    ((errors.UndefinedTable,), "PostgreSQL table {table!r} does not exist", "missing-table"),
+    (
+        (errors.InsufficientPrivilege, errors.InvalidAuthorizationSpecification),
+        "PostgreSQL refused {action} on table {table!r} ({sqlstate})",
+        "refused",
+    ),
+    (
+        (errors.ReadOnlySqlTransaction,),
+        "PostgreSQL is read-only (a standby?) for {action}",
+        "unreachable",
+    ),
+)
+
+
 def translate(exc: psycopg.Error, table: str, action: str, *, writes: bool = False) -> Exception:
     """The service's error for a psycopg failure of `action` on `table`; `writes`: the action
     changes the table, so a connection lost during it may have committed."""
     why = diagnosis(exc)
-    # One branch per kind of failure, alike in shape: each has its own wording, reason, remedy.
-    if isinstance(exc, errors.QueryCanceled):
-        return DatastoreUnavailable(
-            f"PostgreSQL cancelled {action} on table {table!r}: statement timeout",
-            reason="busy",
-            diagnosis=why,
-        )
-    if isinstance(
-        exc, errors.LockNotAvailable | errors.DeadlockDetected | errors.SerializationFailure
-    ):
-        return DatastoreUnavailable(
-            f"PostgreSQL could not lock table {table!r} for {action} in time",
-            reason="busy",
-            diagnosis=why,
-        )
-    if isinstance(exc, errors.InsufficientResources):  # disk full, out of memory, connections
-        return DatastoreUnavailable(
-            f"PostgreSQL is out of resources for {action} ({exc.sqlstate})",
-            reason="busy",
-            diagnosis=why,
-        )
-    if isinstance(exc, errors.UndefinedTable):
-        return DatastoreUnavailable(
-            f"PostgreSQL table {table!r} does not exist",
-            reason="missing-table",
-            datastore="postgres",
-            diagnosis=why,
-        )
-    if isinstance(exc, errors.InsufficientPrivilege | errors.InvalidAuthorizationSpecification):
-        return DatastoreUnavailable(
-            f"PostgreSQL refused {action} on table {table!r} ({exc.sqlstate})",
-            reason="refused",
-            diagnosis=why,
-        )
-    if isinstance(exc, errors.ReadOnlySqlTransaction):
-        return DatastoreUnavailable(
-            f"PostgreSQL is read-only (a standby?) for {action}", diagnosis=why
-        )
+    for kinds, message, reason in OUTAGES:
+        if isinstance(exc, kinds):
+            return DatastoreUnavailable(
+                message.format(action=action, table=table, sqlstate=exc.sqlstate),
+                reason=reason,
+                datastore="postgres",
+                diagnosis=why,
+            )
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         # Refused, or gone (restart, pg_terminate_backend, network): named by kind only.
         kind = type(exc).__name__
