@@ -38,13 +38,23 @@ OUTAGES: tuple[tuple[tuple[type[psycopg.Error], ...], str, Outage], ...] = (
         "busy",
     ),
     (
-        (errors.InsufficientResources,),  # disk full, out of memory, connections
+        (  # SQLSTATE class 53; psycopg has a class per SQLSTATE, not per SQLSTATE class
+            errors.InsufficientResources,
+            errors.DiskFull,
+            errors.OutOfMemory,
+            errors.TooManyConnections,
+            errors.ConfigurationLimitExceeded,
+        ),
         "PostgreSQL is out of resources for {action} ({sqlstate})",
         "busy",
     ),
     ((errors.UndefinedTable,), "PostgreSQL table {table!r} does not exist", "missing-table"),
     (
-        (errors.InsufficientPrivilege, errors.InvalidAuthorizationSpecification),
+        (
+            errors.InsufficientPrivilege,
+            errors.InvalidAuthorizationSpecification,
+            errors.InvalidPassword,
+        ),
         "PostgreSQL refused {action} on table {table!r} ({sqlstate})",
         "refused",
     ),
