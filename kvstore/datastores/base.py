@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import orjson
 
@@ -133,6 +133,15 @@ class Condition:
     @property
     def is_unconditional(self) -> bool:
         return self.version is None and self.exists is None
+
+    @property
+    def kind(self) -> Literal["any", "absent", "present", "version"]:
+        """Which of the four conditions this is, for a backend with a statement for each."""
+        if self.version is not None:
+            return "version"
+        if self.exists is None:
+            return "any"
+        return "present" if self.exists else "absent"
 
     def holds(self, current: Item | None) -> bool:
         if self.version is not None:

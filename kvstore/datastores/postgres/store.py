@@ -105,18 +105,24 @@ class Statements:
         delete = f"DELETE FROM {t} WHERE key = %(key)s"
         self.get = f"SELECT {COLUMNS} FROM {t} WHERE key = %(key)s AND {LIVE}"
         self.get_many = f"SELECT {COLUMNS} FROM {t} WHERE key = ANY(%(keys)s) AND {LIVE}"
-        # Without a condition: create, or replace (where an expired row restarts at 1).
-        self.put = (
-            f"{upsert}, version = CASE WHEN t.expires_at IS NULL OR t.expires_at > %(now)s"
-            " THEN t.version + 1 ELSE 1 END RETURNING version"
-        )
-        # If-None-Match: * -- over an expired row only.
-        self.put_absent = f"{upsert}, version = 1 WHERE t.expires_at <= %(now)s RETURNING version"
-        self.put_present = f"{update} RETURNING version"
-        self.put_version = f"{update} AND version = %(version)s RETURNING version"
-        self.delete = f"{delete} RETURNING {LIVE}"
-        self.delete_present = f"{delete} AND {LIVE} RETURNING 1"
-        self.delete_version = f"{delete} AND {LIVE} AND version = %(version)s RETURNING 1"
+        # One statement per kind of condition, which it checks as it writes (a delete has no
+        # if-absent form: the datastore refuses that condition).
+        self.put: dict[str, str] = {
+            # Create, or replace (where an expired row restarts at 1).
+            "any": (
+                f"{upsert}, version = CASE WHEN t.expires_at IS NULL OR t.expires_at > %(now)s"
+                " THEN t.version + 1 ELSE 1 END RETURNING version"
+            ),
+            # If-None-Match: * -- over an expired row only.
+            "absent": f"{upsert}, version = 1 WHERE t.expires_at <= %(now)s RETURNING version",
+            "present": f"{update} RETURNING version",
+            "version": f"{update} AND version = %(version)s RETURNING version",
+        }
+        self.delete: dict[str, str] = {
+            "any": f"{delete} RETURNING {LIVE}",
+            "present": f"{delete} AND {LIVE} RETURNING 1",
+            "version": f"{delete} AND {LIVE} AND version = %(version)s RETURNING 1",
+        }
         # Listing, names and prefix deletes: the keys from the prefix (or after the cursor's
         # key), below the prefix's bound; keyed by (after the start, bounded above).
         self.list = _by_range(
@@ -261,17 +267,10 @@ class PostgresDatastore(base.Datastore):
             "updated_at": base.rfc3339(now),
             "expires_at": write.expires_at,
             "now": now,
+            "version": condition.version,
         }
-        if condition.version is not None:
-            statement, params["version"] = self.sql.put_version, condition.version
-        elif condition.exists is False:
-            statement = self.sql.put_absent
-        elif condition.exists:
-            statement = self.sql.put_present
-        else:
-            statement = self.sql.put
         with self._session("put") as conn:
-            row = conn.execute(statement, params).fetchone()
+            row = conn.execute(self.sql.put[condition.kind], params).fetchone()
             self._maybe_sweep(conn, now)
         if row is None:
             raise PreconditionFailed(condition.describe())
@@ -279,16 +278,9 @@ class PostgresDatastore(base.Datastore):
         return self.stored_item(write, version, now), version == 1
 
     def _delete(self, key: str, condition: base.Condition, now: float) -> bool:
-        params: dict[str, Any] = {"key": key, "now": now}
-        # Chosen as _put chooses, from its own statements: a delete has no if-absent form.
-        if condition.version is not None:
-            statement, params["version"] = self.sql.delete_version, condition.version
-        elif condition.exists:
-            statement = self.sql.delete_present
-        else:
-            statement = self.sql.delete
+        params = {"key": key, "now": now, "version": condition.version}
         with self._session("delete") as conn:
-            row = conn.execute(statement, params).fetchone()
+            row = conn.execute(self.sql.delete[condition.kind], params).fetchone()
             self._maybe_sweep(conn, now)
         if condition.is_unconditional:
             return row is not None and bool(row[0])  # an expired row is deleted, but was absent
