@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from kvstore.datastores.errors import (
     DatastoreCorrupt,
+    DatastoreError,
     DatastoreUnavailable,
     InvalidCursor,
     InvalidKey,
@@ -79,6 +80,11 @@ def outage_report(exc: DatastoreUnavailable) -> str:
     the backend has one, its diagnosis, which clients never see."""
     detail = outage_detail(exc)
     return f"{detail} ({exc.diagnosis})" if exc.diagnosis else detail
+
+
+def datastore_error_report(exc: DatastoreError) -> str:
+    """What an operator reads of any datastore error: an outage as `outage_report` says it."""
+    return outage_report(exc) if isinstance(exc, DatastoreUnavailable) else str(exc)
 
 
 TYPE_PREFIX = "urn:kvstore:problem:"

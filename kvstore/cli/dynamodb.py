@@ -44,7 +44,7 @@ def run_create_table(args: argparse.Namespace) -> int:
     try:
         setup = create_table(client, settings.dynamodb_table)
     except DatastoreError as exc:
-        return cannot_create_table(str(exc))
+        return cannot_create_table(exc)
     finally:
         client.close()
     print(setup.summary())

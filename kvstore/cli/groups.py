@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from kvstore.settings import Settings, SettingsError, exit_for
 
 if TYPE_CHECKING:
+    from kvstore.datastores.errors import DatastoreError
+
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
@@ -36,9 +38,12 @@ def add_create_table(
     )
 
 
-def cannot_create_table(detail: str) -> int:
-    """Say why `create-table` failed, in one line on stderr; the command's exit status."""
-    print(f"kvstore: cannot create the table: {detail}", file=sys.stderr)
+def cannot_create_table(exc: DatastoreError) -> int:
+    """Say why `create-table` failed, in one line on stderr (an outage as `kvstore serve`
+    reports one: with its remedy and diagnosis); the command's exit status."""
+    from kvstore.errors import datastore_error_report
+
+    print(f"kvstore: cannot create the table: {datastore_error_report(exc)}", file=sys.stderr)
     return 1
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 
 from kvstore.cli.groups import add_create_table, cannot_create_table, settings_with
-from kvstore.datastores.errors import DatastoreError, DatastoreUnavailable
-from kvstore.errors import outage_report
+from kvstore.datastores.errors import DatastoreError
 from kvstore.settings import ENV_POSTGRES_DSN, SettingsError, exit_for
 
 
@@ -50,7 +49,6 @@ def run_create_table(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         exit_for(exc)
     except DatastoreError as exc:
-        detail = outage_report(exc) if isinstance(exc, DatastoreUnavailable) else str(exc)
-        return cannot_create_table(detail)
+        return cannot_create_table(exc)
     print(setup.summary())
     return 0

@@ -16,8 +16,8 @@ import os
 import sys
 from typing import Any
 
-from kvstore.datastores.errors import DatastoreError, DatastoreUnavailable
-from kvstore.errors import outage_report
+from kvstore.datastores.errors import DatastoreError
+from kvstore.errors import datastore_error_report
 from kvstore.settings import (
     ENV_SQLITE_PATH,
     Settings,
@@ -39,7 +39,7 @@ def preflight(settings: Settings) -> str | None:
     except SettingsError as exc:
         return str(exc)
     except DatastoreError as exc:
-        detail = outage_report(exc) if isinstance(exc, DatastoreUnavailable) else str(exc)
+        detail = datastore_error_report(exc)
         if settings.datastore == "sqlite":
             # The 503 detail leaves the path out (clients see it); the operator needs it here.
             return f"{detail} ({ENV_SQLITE_PATH}={settings.sqlite_path})"
