@@ -84,25 +84,20 @@ class MemoryDatastore(base.Datastore):
     def _list(self, prefix: str, limit: int, cursor: str | None, now: float) -> base.Page:
         after = None if cursor is None else decode_cursor(cursor)
         upper = prefix_upper_bound(prefix)
-        items: list[base.Item] = []
+        page: list[base.Item] = []
         with self._lock:
-            keys = self._sorted_keys
+            keys, stored = self._sorted_keys, self._items
             index = self._first_index(prefix, after)
-            more = False
-            while index < len(keys):
-                key = keys[index]
-                index += 1
-                if upper is not None and key >= upper:
-                    break
-                item = self._items[key]
-                if not item.is_live(now):
-                    continue
-                if len(items) == limit:
-                    more = True
-                    break
-                items.append(item)
-        next_cursor = encode_cursor(items[-1].key) if more else None
-        return base.Page(items, next_cursor)
+            end = len(keys) if upper is None else bisect.bisect_left(keys, upper, index)
+            # Slices of just the keys still wanted (one more than a page, to know whether
+            # another follows), taken again only when expired items left the page short.
+            while len(page) <= limit and index < end:
+                chunk = keys[index : min(end, index + limit + 1 - len(page))]
+                index += len(chunk)
+                page += [item for key in chunk if (item := stored[key]).is_live(now)]
+        more = len(page) > limit
+        del page[limit:]
+        return base.Page(page, encode_cursor(page[-1].key) if more else None)
 
     def _keys(
         self, prefix: str, delimiter: str | None, limit: int, after: Position | None, now: float
