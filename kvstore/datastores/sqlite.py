@@ -44,6 +44,7 @@ from kvstore.datastores.errors import (
     PreconditionFailed,
 )
 from kvstore.datastores.listing import KeyPage, group_sorted
+from kvstore.timestamps import format_moment, parse_moment
 
 log = logging.getLogger("kvstore.datastores.sqlite")
 
@@ -71,7 +72,7 @@ Row = tuple[str, str, int, str, float | None]
 
 def _item(row: Row) -> base.Item:
     key, value, version, updated_at, expires_at = row
-    return base.Item(key, base.decode_value(value), version, updated_at, expires_at)
+    return base.Item(key, base.decode_value(value), version, parse_moment(updated_at), expires_at)
 
 
 class _ThreadConnection:
@@ -303,7 +304,13 @@ class SQLiteDatastore(base.Datastore):
         conn.execute(
             "INSERT OR REPLACE INTO kv (key, value, version, updated_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?)",
-            (item.key, write.value_json, item.version, item.updated_at, item.expires_at),
+            (
+                item.key,
+                write.value_json,
+                item.version,
+                format_moment(item.updated_at),
+                item.expires_at,
+            ),
         )
         return item
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 
 import hypothesis.strategies as st
 import pytest
@@ -99,7 +100,8 @@ def test_put_creates_at_version_1(datastore: Datastore, clock: FakeClock) -> Non
     assert item.value == ["baseball", "hockey", "football"]
     assert item.version == 1
     assert item.expires_at is None
-    assert item.updated_at.endswith("Z")
+    assert item.updated_at.tzinfo is UTC
+    assert item.updated_at.microsecond % 1000 == 0  # to the millisecond, as every store keeps
     assert datastore.get("sports") == item
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import hypothesis.strategies as st
@@ -40,10 +41,10 @@ from kvstore.datastores.base import (
     Operation,
     Put,
     at_version,
-    rfc3339,
 )
 from kvstore.datastores.errors import KeyNotFound, PreconditionFailed, TransactionFailed
 from kvstore.patches import parse_patch
+from kvstore.timestamps import moment_at
 from tests.backends import FakeClock, machine_settings
 
 # A small key space, so operations collide; prefixes that split it in interesting places.
@@ -86,7 +87,7 @@ def exact(value: Any) -> str:
 class Entry:
     value: Any
     version: int
-    updated_at: str
+    updated_at: datetime
     expires_at: float | None
 
 
@@ -120,7 +121,7 @@ class DatastoreVsDict(RuleBasedStateMachine):
         entry = Entry(
             value=value,
             version=1 if current is None else current.version + 1,
-            updated_at=rfc3339(now),
+            updated_at=moment_at(now),
             expires_at=expires_at,
         )
         self.model[key] = entry

@@ -18,11 +18,12 @@ from flask.json.provider import JSONProvider
 from werkzeug.datastructures import Headers
 
 from kvstore import strictjson
-from kvstore.datastores.base import Item, rfc3339
+from kvstore.datastores.base import Item
 from kvstore.errors import Problem
 from kvstore.json_provider import CompactJSONProvider, dumps_bytes
 from kvstore.resources import current_settings
 from kvstore.security_headers import SECURITY_HEADERS
+from kvstore.timestamps import format_epoch, format_moment
 
 JSON = "application/json"
 
@@ -220,14 +221,13 @@ def etag(item: Item) -> str:
 
 
 def item_json(item: Item) -> dict[str, Any]:
-    """An item as the API answers it (swagger.yaml's Item): times in RFC 3339, `updated_at`
-    as the text the write stored, `expires_at` formatted from its epoch seconds."""
+    """An item as the API answers it (swagger.yaml's Item), its times in RFC 3339."""
     return {
         "key": item.key,
         "value": item.value,
         "version": item.version,
-        "updated_at": item.updated_at,
-        "expires_at": None if item.expires_at is None else rfc3339(item.expires_at),
+        "updated_at": format_moment(item.updated_at),
+        "expires_at": None if item.expires_at is None else format_epoch(item.expires_at),
     }
 
 

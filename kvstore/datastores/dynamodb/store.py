@@ -49,6 +49,7 @@ from kvstore.datastores.errors import (
     TransactionFailed,
 )
 from kvstore.datastores.listing import KeyPage, group_sorted
+from kvstore.timestamps import format_epoch, format_moment, parse_moment
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -119,7 +120,7 @@ def _item(raw: RawItem) -> base.Item:
         key=raw["key"]["S"],
         value=base.decode_value(raw["value"]["S"]),
         version=int(raw["version"]["N"]),
-        updated_at=raw["updated_at"]["S"],
+        updated_at=parse_moment(raw["updated_at"]["S"]),
         expires_at=None if expires is None else float(expires["N"]),
     )
 
@@ -129,7 +130,7 @@ def _raw(item: base.Item, value_json: str, token: str) -> dict[str, Any]:
         "key": _s(item.key),
         "value": _s(value_json),
         "version": _n(item.version),
-        "updated_at": _s(item.updated_at),
+        "updated_at": _s(format_moment(item.updated_at)),
         "token": _s(token),
     }
     if item.expires_at is not None:
@@ -294,7 +295,7 @@ class DynamoDBDatastore(base.Datastore):
         """SET the value and bump the version atomically; returns the new version."""
         values: dict[str, Any] = {
             ":v": _s(write.value_json),
-            ":u": _s(base.rfc3339(now)),
+            ":u": _s(format_epoch(now)),
             ":tok": _s(token),
             ":zero": _n(0),
             ":one": _n(1),
@@ -676,7 +677,7 @@ class DynamoDBDatastore(base.Datastore):
             condition, values = ABSENT, {":now": _n(now)}
         else:
             condition = "#n = :ver AND #u = :upd"
-            values = {":ver": _n(before.version), ":upd": _s(before.updated_at)}
+            values = {":ver": _n(before.version), ":upd": _s(format_moment(before.updated_at))}
         return {
             "TableName": self.table,
             "ConditionExpression": condition,

@@ -43,6 +43,7 @@ from kvstore.datastores.postgres.pool import (
 )
 from kvstore.datastores.postgres.schema import quoted, verify
 from kvstore.settings import POSTGRES_TABLE_NAME
+from kvstore.timestamps import format_epoch, format_moment, parse_moment
 
 log = logging.getLogger("kvstore.datastores.postgres")
 
@@ -63,7 +64,7 @@ LIVE = "(expires_at IS NULL OR expires_at > %(now)s)"
 
 def _item(row: Row) -> base.Item:
     key, value, version, updated_at, expires_at = row
-    return base.Item(key, base.decode_value(value), version, updated_at, expires_at)
+    return base.Item(key, base.decode_value(value), version, parse_moment(updated_at), expires_at)
 
 
 def _is_live(row: Row, now: float) -> bool:
@@ -264,7 +265,7 @@ class PostgresDatastore(base.Datastore):
         params: dict[str, Any] = {
             "key": write.key,
             "value": write.value_json,
-            "updated_at": base.rfc3339(now),
+            "updated_at": format_epoch(now),
             "expires_at": write.expires_at,
             "now": now,
             "version": condition.version,
@@ -388,7 +389,7 @@ class PostgresDatastore(base.Datastore):
                     "key": op.key,
                     "value": op.value_json,
                     "version": item.version,
-                    "updated_at": item.updated_at,
+                    "updated_at": format_moment(item.updated_at),
                     "expires_at": item.expires_at,
                 }
             )

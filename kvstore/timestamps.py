@@ -1,0 +1,47 @@
+"""The service's one time format: RFC 3339 in UTC with milliseconds, `2026-12-01T18:10:04.123Z`.
+
+Datastores hold times as values (`Item.updated_at` an aware UTC datetime, `expires_at` epoch
+seconds) and the API formats them here, at the edge; the stores that keep a time as text
+(SQLite, PostgreSQL and DynamoDB keep `updated_at` so) keep this same text.
+
+Formatted by hand rather than by `isoformat(timespec="milliseconds")`, which costs three times
+as much: a list page formats a time for every item it returns. A day's date is kept once it
+has been formatted (a store's times fall on few days); the clock comes from fixed tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from functools import lru_cache
+
+#: "HH:MM:" by minute of the day, "SS." by second, "mmmZ" by millisecond.
+_CLOCK = tuple(f"{hour:02d}:{minute:02d}:" for hour in range(24) for minute in range(60))
+_SECONDS = tuple(f"{second:02d}." for second in range(60))
+_MILLIS = tuple(f"{milli:03d}Z" for milli in range(1000))
+
+
+@lru_cache(maxsize=4096)
+def _day(ordinal: int) -> str:
+    return f"{date.fromordinal(ordinal).isoformat()}T"
+
+
+def format_moment(moment: datetime) -> str:
+    """`moment` (aware, in UTC) as RFC 3339, its microseconds cut to milliseconds."""
+    day, clock = _day(moment.toordinal()), _CLOCK[moment.hour * 60 + moment.minute]
+    return f"{day}{clock}{_SECONDS[moment.second]}{_MILLIS[moment.microsecond // 1000]}"
+
+
+def moment_at(epoch_seconds: float) -> datetime:
+    """The UTC moment of a `time.time()` reading, cut to the millisecond: what every store
+    keeps, so that an item reads back equal to the one its write returned."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def format_epoch(epoch_seconds: float) -> str:
+    return format_moment(moment_at(epoch_seconds))
+
+
+def parse_moment(text: str) -> datetime:
+    """A time as `format_moment` wrote it (a store's `updated_at`) back to its moment."""
+    return datetime.fromisoformat(text)
