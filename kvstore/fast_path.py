@@ -1,21 +1,21 @@
-"""GET and PUT of one key, answered in front of Flask's dispatch: the same answers for a
-fraction of the CPU.
+"""GET and PUT of one key, and the listing of keys, answered in front of Flask's dispatch:
+the same answers for a fraction of the CPU.
 
-Why: reads and writes of one key are the service's most frequent requests, and most of their
-cost was not the datastore but the framework around it: the request context, URL routing,
-the view's dispatch, the hooks (docs/performance.md has the profiles). A bare
+Why: reads and writes of one key, and listings, are the service's most frequent requests, and
+most of their cost was not the datastore but the framework around it: the request context,
+URL routing, the view's dispatch, the hooks (docs/performance.md has the profiles). A bare
 Flask route cost more than etcd's whole GET on the same machine, so no work inside Flask
 could reach etcd's speed.
 
-What is answered here, on an open API (no `KVSTORE_API_KEYS`), for an ASCII path under
-`/v1/key/` with no query string:
+What is answered here, on an open API (no `KVSTORE_API_KEYS`):
 
-- `GET` without `If-None-Match`;
-- `PUT` with `Content-Type: application/json` exactly and a `Content-Length` within the
-  limit (`If-Match` and `If-None-Match` are read as the view reads them).
+- for an ASCII path under `/v1/key/` with no query string, `GET` without `If-None-Match`,
+  and `PUT` with `Content-Type: application/json` exactly and a `Content-Length` within the
+  limit (`If-Match` and `If-None-Match` are read as the view reads them);
+- `GET /v1/key` with any query (the query parsed by Flask's own request class).
 
 The answer is the view's, made by the view's own helpers (`put_item`, `condition_of`,
-`parse_json`, `json_headers`): the item's JSON, `ETag`, the security headers,
+`parse_json`, `list_answer`, `json_headers`): the JSON, `ETag`, `Link`, the security headers,
 `X-Request-ID`, one access line with the same fields. Anything else goes to Flask untouched.
 Whatever a request raises (a bad key or body, no such key, a failed precondition, a datastore
 error) is answered by Flask's own error handling in a request context, exactly as if the
@@ -27,14 +27,14 @@ is asked once either way. A created key's 201 is made there too (its `Location` 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import ClientDisconnected
 
-from kvstore.api.v1.key import put_item, write_response
+from kvstore.api.v1.key import list_answer, put_item, write_response
 from kvstore.api.v1.limits import single_body_limit
 from kvstore.api.v1.preconditions import condition_of
 from kvstore.api.v1.wire import (
@@ -45,6 +45,7 @@ from kvstore.api.v1.wire import (
     json_headers,
     key_not_found,
     parse_json,
+    url_is_utf8,
 )
 from kvstore.datastores.base import Item
 from kvstore.observability import (
@@ -62,6 +63,9 @@ if TYPE_CHECKING:
 
 #: Where the key starts in PATH_INFO (the v1 blueprint's prefix and the key namespace's path).
 PREFIX = "/v1/key/"
+#: The listing of keys, and its endpoint (what its `Link` header is built from).
+LIST_PATH = PREFIX.rstrip("/")
+LIST_ENDPOINT = "v1.key_list"
 
 
 @dataclass(slots=True)
@@ -85,7 +89,11 @@ class FastPath:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         path: str = environ.get("PATH_INFO", "")
-        if (
+        if method == "GET" and path == LIST_PATH:
+            if not url_is_utf8(path, environ.get("QUERY_STRING", "")):
+                return self.wsgi_app(environ, start_response)  # Flask's 400
+            key = ""
+        elif (
             (method != "GET" and method != "PUT")
             or not path.startswith(PREFIX)
             or len(path) == len(PREFIX)
@@ -93,21 +101,25 @@ class FastPath:
             or environ.get("QUERY_STRING")
         ):
             return self.wsgi_app(environ, start_response)
+        else:
+            key = path[len(PREFIX) :]
         resources = resources_of(self.app)
         if resources.settings.api_keys:
             return self.wsgi_app(environ, start_response)
         length = 0
         if method == "GET":
-            if "HTTP_IF_NONE_MATCH" in environ:
+            if key and "HTTP_IF_NONE_MATCH" in environ:
                 return self.wsgi_app(environ, start_response)
         else:
             found = _body_length(environ, single_body_limit(resources.settings.max_value_bytes))
             if found is None:
                 return self.wsgi_app(environ, start_response)
             length = found
-        exchange = Exchange(environ, start_response, path[len(PREFIX) :])
+        exchange = Exchange(environ, start_response, key)
         exchange.request_id = request_id_from(environ.get(REQUEST_ID_ENVIRON))
         try:
+            if not key:
+                return self.list(exchange, resources)
             if method == "GET":
                 return self.get(exchange, resources)
             return self.put(exchange, resources, length)
@@ -115,11 +127,23 @@ class FastPath:
             app: Any = self.app
             return self.in_flask(exchange, partial(app.handle_user_exception, exc))
 
+    def list(self, exchange: Exchange, resources: AppResources) -> Iterable[bytes]:
+        """One page of `GET /v1/key`, from the query as Flask's request parses it."""
+        app: Any = self.app
+        request = app.request_class(exchange.environ)
+
+        def list_url() -> str:
+            url: str = app.create_url_adapter(request).build(LIST_ENDPOINT)
+            return url
+
+        payload, headers = list_answer(resources.datastore(), request.args, list_url)
+        return self.answer(exchange, payload, headers)
+
     def get(self, exchange: Exchange, resources: AppResources) -> Iterable[bytes]:
         item = resources.datastore().get(exchange.key)
         if item is None:
             raise key_not_found(exchange.key)
-        return self.answer(exchange, item)
+        return self.answer(exchange, item_json(item), etag_of=item)
 
     def put(self, exchange: Exchange, resources: AppResources, length: int) -> Iterable[bytes]:
         environ = exchange.environ
@@ -129,14 +153,21 @@ class FastPath:
         item, created = put_item(resources.datastore(), exchange.key, condition, body)
         if created:
             return self.in_flask(exchange, lambda: write_response(item, True))
-        return self.answer(exchange, item)
+        return self.answer(exchange, item_json(item), etag_of=item)
 
-    def answer(self, exchange: Exchange, item: Item) -> Iterable[bytes]:
-        """`item_response(item)` with its request id and access line, without Flask."""
+    def answer(
+        self,
+        exchange: Exchange,
+        payload: Any,
+        headers: Mapping[str, str] | None = None,
+        etag_of: Item | None = None,
+    ) -> Iterable[bytes]:
+        """`json_response(payload, 200, headers, etag_of=...)` with its request id and access
+        line, without Flask."""
         environ = exchange.environ
-        body = json_body(self.app.json, item_json(item))
-        headers = json_headers(body, etag_of=item)
-        headers.add(REQUEST_ID_HEADER, exchange.request_id)
+        body = json_body(self.app.json, payload)
+        built = json_headers(body, headers, etag_of)
+        built.add(REQUEST_ID_HEADER, exchange.request_id)
         log_request(
             200,
             environ["REQUEST_METHOD"],
@@ -146,7 +177,7 @@ class FastPath:
             environ.get("REMOTE_ADDR"),
             None,
         )
-        exchange.start_response("200 OK", headers.to_wsgi_list())
+        exchange.start_response("200 OK", built.to_wsgi_list())
         return [body]
 
     def in_flask(self, exchange: Exchange, view: Callable[[], Any]) -> Iterable[bytes]:

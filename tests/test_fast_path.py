@@ -114,6 +114,53 @@ def test_the_lane_answers_as_flask_does(
     assert lines[0]["remote_addr"] == "127.0.0.7"
 
 
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("", "200 OK"),
+        ("limit=1", "200 OK"),
+        ("limit=1&prefix=a/", "200 OK"),
+        ("limit=1&limit=2&prefix=s", "200 OK"),
+        ("keys=true&delimiter=/&limit=1", "200 OK"),
+        ("prefix=caf%C3%A9&limit=1", "200 OK"),
+        ("prefix=%FF", "400 BAD REQUEST"),
+        ("limit=0", "400 BAD REQUEST"),
+        ("limit=%EF%BC%91", "400 BAD REQUEST"),
+        ("keys=yes", "400 BAD REQUEST"),
+        ("delimiter=/", "400 BAD REQUEST"),
+        ("cursor=forged", "400 BAD REQUEST"),
+    ],
+)
+@pytest.mark.parametrize("script_root", ["", "/dev"])
+def test_a_listing_answers_as_flask_does(
+    store: CountingStore,
+    query: str,
+    status: str,
+    script_root: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store.put("caf\u00e9/x", 1)
+    store.put("caf\u00e9/y", 2)
+    app = make_app(store)
+    calls = count_flask_calls(app)
+    capsys.readouterr()
+    fast, flask = both(
+        app, "/v1/key", query_string=query, base_url=f"http://localhost{script_root}"
+    )
+
+    assert fast[0] == status
+    assert fast == flask
+    # Flask sees only the second request (sent to it directly), or a URL that is not UTF-8.
+    assert calls == ["/v1/key"] * (2 if "%FF" in query else 1)
+    if fast[0] == "200 OK" and json.loads(fast[2])["next_cursor"] is not None:
+        assert dict(fast[1])["Link"].startswith(f"<{script_root}/v1/key?")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    for line in lines:
+        del line["time"], line["duration_ms"]
+    assert lines[0] == lines[1]
+
+
 PUT_BODY = b'{"value": [1, "two", {"3": null}]}'
 
 
@@ -194,6 +241,8 @@ def test_a_stored_key_skips_flask(store: CountingStore) -> None:
     [
         {"method": "HEAD"},
         {"query_string": "x=1"},
+        {"path": "/v1/key", "method": "HEAD"},
+        {"path": "/v1/key", "method": "PUT", "data": PUT_BODY, "content_type": "application/json"},
         {"headers": {"If-None-Match": '"1"'}},
         {"path": "/v1/key/caf\u00e9"},
         {"path": "/v1/key/"},
@@ -223,6 +272,7 @@ def test_with_api_keys_flask_checks_the_token(store: CountingStore) -> None:
     app = make_app(store, api_keys=parse_api_keys("tok"))
 
     assert run(app, "/v1/key/sports")[0] == "401 UNAUTHORIZED"
+    assert run(app, "/v1/key")[0] == "401 UNAUTHORIZED"
     status, _, body = run(app, "/v1/key/sports", headers={"Authorization": "Bearer tok"})
     assert status == "200 OK"
     assert json.loads(body)["key"] == "sports"

@@ -3,6 +3,7 @@ delete key/values, and delete every key under a prefix."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -102,6 +103,51 @@ def _condition_of_an_existing_key() -> Condition:
     return condition
 
 
+def _list_url() -> str:
+    return url_for("v1.key_list")
+
+
+def list_answer(
+    datastore: Datastore, args: Mapping[str, str], list_url: Callable[[], str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The list route's payload, and its `Link` header when another page follows.
+
+    Made from the query alone, so that the fast path (`kvstore/fast_path.py`) answers an open
+    API's listings as this view does.
+    """
+    prefix = args.get("prefix", "")
+    limit = query_int(args, "limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
+    cursor = args.get("cursor") or None
+    names = query_flag(args, "keys")
+    delimiter = args.get("delimiter")
+    if delimiter is not None and not (names and delimiter):
+        raise Problem(
+            400, "delimiter must be non-empty, and goes with keys=true", slug="invalid-query"
+        )
+    query: dict[str, Any] = {"prefix": prefix} if prefix else {}
+    payload: dict[str, Any]
+    try:
+        if names:
+            query.update({"keys": "true"}, **({"delimiter": delimiter} if delimiter else {}))
+            keys = datastore.keys(prefix=prefix, delimiter=delimiter, limit=limit, cursor=cursor)
+            payload = {"keys": keys.keys, "prefixes": keys.prefixes}
+            next_cursor = keys.next_cursor
+        else:
+            page = datastore.list(prefix=prefix, limit=limit, cursor=cursor)
+            payload = {"items": [item_json(item) for item in page.items]}
+            next_cursor = page.next_cursor
+    except InvalidCursor:
+        raise
+    except InvalidRequest as exc:  # a query parameter, so 400 (not a body's 422)
+        raise Problem(400, str(exc), slug="invalid-query") from None
+    payload["next_cursor"] = next_cursor
+    headers: dict[str, str] = {}
+    if next_cursor is not None:
+        query.update(limit=limit, cursor=next_cursor)
+        headers["Link"] = f'<{list_url()}?{urlencode(query)}>; rel="next"'
+    return payload, headers
+
+
 @docs.route("", endpoint="key_list")
 @docs.problems(refusals(FORBIDDEN))
 class KeyList(View):
@@ -132,38 +178,7 @@ class KeyList(View):
         With `keys=true&delimiter=/` names are grouped a level at a time: `prefixes` holds the
         folders. `Link: rel="next"` points at the next page.
         """
-        prefix = request.args.get("prefix", "")
-        limit = query_int("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
-        cursor = request.args.get("cursor") or None
-        names = query_flag("keys")
-        delimiter = request.args.get("delimiter")
-        if delimiter is not None and not (names and delimiter):
-            raise Problem(
-                400, "delimiter must be non-empty, and goes with keys=true", slug="invalid-query"
-            )
-        query: dict[str, Any] = {"prefix": prefix} if prefix else {}
-        payload: dict[str, Any]
-        try:
-            if names:
-                query.update({"keys": "true"}, **({"delimiter": delimiter} if delimiter else {}))
-                keys = current_datastore().keys(
-                    prefix=prefix, delimiter=delimiter, limit=limit, cursor=cursor
-                )
-                payload = {"keys": keys.keys, "prefixes": keys.prefixes}
-                next_cursor = keys.next_cursor
-            else:
-                page = current_datastore().list(prefix=prefix, limit=limit, cursor=cursor)
-                payload = {"items": [item_json(item) for item in page.items]}
-                next_cursor = page.next_cursor
-        except InvalidCursor:
-            raise
-        except InvalidRequest as exc:  # a query parameter, so 400 (not a body's 422)
-            raise Problem(400, str(exc), slug="invalid-query") from None
-        payload["next_cursor"] = next_cursor
-        headers: dict[str, str] = {}
-        if next_cursor is not None:
-            query.update(limit=limit, cursor=next_cursor)
-            headers["Link"] = f'<{url_for("v1.key_list")}?{urlencode(query)}>; rel="next"'
+        payload, headers = list_answer(current_datastore(), request.args, _list_url)
         return json_response(payload, 200, headers)
 
     @docs.expect("CreateItem")
@@ -287,7 +302,7 @@ class KeyItem(View):
         The item keeps its expiry unless `?ttl=` sets a new one.
         """
         condition = _condition_of_an_existing_key()
-        ttl = optional_query_int("ttl", 1, MAX_TTL_SECONDS)
+        ttl = optional_query_int(request.args, "ttl", 1, MAX_TTL_SECONDS)
         document = read_json_body(_body_limit(), PATCH_BODY)
         change = parse_patch(document, FORMAT_OF[request.mimetype])
         item = current_datastore().update(key, change, ttl=ttl, condition=condition)

@@ -92,17 +92,20 @@ def require_utf8_url() -> None:
     the key "\ufffd"; a client that sent bytes we cannot read gets 400 instead.
     """
     environ = request.environ
-    path = environ.get("PATH_INFO", "")
-    query = environ.get("QUERY_STRING", "")
+    if not url_is_utf8(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")):
+        raise Problem(400, "the URL's percent-escapes are not valid UTF-8", slug="invalid-url")
+
+
+def url_is_utf8(path: str, query: str) -> bool:
+    """Whether a WSGI path (latin-1 text) and query decode as UTF-8, escapes and all."""
     if path.isascii() and query.isascii() and "%" not in query:
-        return  # plain ASCII is UTF-8 (werkzeug already decoded the path's escapes)
+        return True  # plain ASCII is UTF-8 (werkzeug already decoded the path's escapes)
     try:
         path.encode("latin-1").decode("utf-8")
         parse_qsl(query, keep_blank_values=True, errors="strict")
     except UnicodeError:
-        raise Problem(
-            400, "the URL's percent-escapes are not valid UTF-8", slug="invalid-url"
-        ) from None
+        return False
+    return True
 
 
 def read_json_body(max_bytes: int, types: BodyTypes = JSON_BODY) -> Any:
@@ -237,15 +240,15 @@ def item_response(
     return json_response(item_json(item), status, headers, etag_of=item)
 
 
-def query_int(name: str, default: int, low: int, high: int) -> int:
-    value = optional_query_int(name, low, high)
+def query_int(args: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = optional_query_int(args, name, low, high)
     return default if value is None else value
 
 
-def optional_query_int(name: str, low: int, high: int) -> int | None:
+def optional_query_int(args: Mapping[str, str], name: str, low: int, high: int) -> int | None:
     """A numeric query parameter: ASCII digits only (int() also takes "1_0", " 5", "+5" and
     other scripts' digits)."""
-    raw = request.args.get(name)
+    raw = args.get(name)
     if raw is None:
         return None
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 20):
@@ -258,9 +261,9 @@ def optional_query_int(name: str, low: int, high: int) -> int | None:
     return value
 
 
-def query_flag(name: str) -> bool:
+def query_flag(args: Mapping[str, str], name: str) -> bool:
     """A `true`/`false` query parameter (absent: false)."""
-    raw = request.args.get(name, "false")
+    raw = args.get(name, "false")
     if raw not in ("true", "false"):
         raise Problem(400, f"{name} must be true or false", slug="invalid-query")
     return raw == "true"
