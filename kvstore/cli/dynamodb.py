@@ -7,45 +7,44 @@ will use. Idempotent: an existing table is left as it is.
 
 from __future__ import annotations
 
-import argparse
+from typing import TYPE_CHECKING
 
-from kvstore.cli.groups import add_create_table, cannot_create_table, settings_with
-from kvstore.datastores.errors import DatastoreError
+from kvstore.cli.create_table import CreateTable, Option
 
-
-# The same command as `kvstore postgres create-table` (add_create_table); its own options.
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    create = add_create_table(
-        subparsers,
-        "dynamodb",
-        "DynamoDB",
-        help_text="create the table (on-demand billing, TTL on expires_at)",
-        description=(
-            "Create the table if missing, wait until it is ACTIVE, and enable TTL on "
-            "expires_at. Uses KVSTORE_DYNAMODB_TABLE, KVSTORE_DYNAMODB_ENDPOINT, AWS_REGION "
-            "and the usual AWS credentials."
-        ),
-        epilog="Example: AWS_REGION=eu-west-1 kvstore dynamodb create-table --table kvstore",
-    )
-    create.add_argument("--table", help="table name (default: KVSTORE_DYNAMODB_TABLE or kvstore)")
-    create.add_argument("--endpoint", help="endpoint URL (default: KVSTORE_DYNAMODB_ENDPOINT)")
-    create.add_argument("--region", help="AWS region (default: AWS_REGION or us-east-1)")
-    create.set_defaults(func=run_create_table)
+if TYPE_CHECKING:
+    from kvstore.datastores.provisioning import TableSetup
+    from kvstore.settings import Settings
 
 
-def run_create_table(args: argparse.Namespace) -> int:
-    settings = settings_with(
-        args, {"dynamodb_table": "table", "dynamodb_endpoint": "endpoint", "aws_region": "region"}
-    )
-
+def create(settings: Settings) -> TableSetup:
     from kvstore.datastores.dynamodb import build_client, create_table
 
     client = build_client(settings)
     try:
-        setup = create_table(client, settings.dynamodb_table)
-    except DatastoreError as exc:
-        return cannot_create_table(exc)
+        return create_table(client, settings.dynamodb_table)
     finally:
         client.close()
-    print(setup.summary())
-    return 0
+
+
+COMMAND = CreateTable(
+    "dynamodb",
+    "DynamoDB",
+    help="create the table (on-demand billing, TTL on expires_at)",
+    description=(
+        "Create the table if missing, wait until it is ACTIVE, and enable TTL on "
+        "expires_at. Uses KVSTORE_DYNAMODB_TABLE, KVSTORE_DYNAMODB_ENDPOINT, AWS_REGION "
+        "and the usual AWS credentials."
+    ),
+    epilog="Example: AWS_REGION=eu-west-1 kvstore dynamodb create-table --table kvstore",
+    options=(
+        Option(
+            "--table", "dynamodb_table", "table name (default: KVSTORE_DYNAMODB_TABLE or kvstore)"
+        ),
+        Option(
+            "--endpoint", "dynamodb_endpoint", "endpoint URL (default: KVSTORE_DYNAMODB_ENDPOINT)"
+        ),
+        Option("--region", "aws_region", "AWS region (default: AWS_REGION or us-east-1)"),
+    ),
+    create=create,
+)
+register = COMMAND.register

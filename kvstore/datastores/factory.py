@@ -19,13 +19,13 @@ log = logging.getLogger("kvstore.datastores.factory")
 def _memory(settings: Settings, **kwargs: Any) -> Datastore:
     from kvstore.datastores.memory import MemoryDatastore
 
-    return MemoryDatastore(max_value_bytes=settings.max_value_bytes, **kwargs)
+    return MemoryDatastore(**kwargs)
 
 
 def _sqlite(settings: Settings, **kwargs: Any) -> Datastore:
     from kvstore.datastores.sqlite import SQLiteDatastore
 
-    return SQLiteDatastore(settings.sqlite_path, max_value_bytes=settings.max_value_bytes, **kwargs)
+    return SQLiteDatastore(settings.sqlite_path, **kwargs)
 
 
 def _store_on(
@@ -47,17 +47,10 @@ def _dynamodb(settings: Settings, *, client: Any = None, **kwargs: Any) -> Datas
     local DynamoDB), and the client is the store's to close unless one was passed in."""
     from kvstore.datastores.dynamodb import DynamoDBDatastore, build_client, create_table
 
-    # Each backend's own class and arguments; what they share is _store_on's.
     def store(client: Any, owned: bool) -> Datastore:
         if settings.dynamodb_create_table:
             log.info("%s", create_table(client, settings.dynamodb_table).summary())
-        return DynamoDBDatastore(
-            client,
-            settings.dynamodb_table,
-            max_value_bytes=settings.max_value_bytes,
-            owns_client=owned,
-            **kwargs,
-        )
+        return DynamoDBDatastore(client, settings.dynamodb_table, owns_client=owned, **kwargs)
 
     return _store_on(client, lambda: build_client(settings), store)
 
@@ -71,13 +64,7 @@ def _postgres(settings: Settings, *, pool: Any = None, **kwargs: Any) -> Datasto
         log.info("%s", create_table(settings.postgres_dsn, settings.postgres_table).summary())
 
     def store(pool: Any, owned: bool) -> Datastore:
-        return PostgresDatastore(
-            pool,
-            settings.postgres_table,
-            max_value_bytes=settings.max_value_bytes,
-            owns_pool=owned,
-            **kwargs,
-        )
+        return PostgresDatastore(pool, settings.postgres_table, owns_pool=owned, **kwargs)
 
     return _store_on(pool, lambda: build_pool(settings), store)
 
@@ -91,9 +78,13 @@ BUILDERS: dict[str, Callable[..., Datastore]] = {
 
 
 def build(settings: Settings, **kwargs: Any) -> Datastore:
-    """Build the datastore the settings name; `kwargs` (a clock, a client) go to its class."""
+    """Build the datastore the settings name; `kwargs` (a clock, a client) go to its class.
+
+    What every backend takes from the settings alike (the value size limit) is passed here,
+    once; a builder adds only its own backend's arguments.
+    """
     try:
         builder = BUILDERS[settings.datastore]
     except KeyError:
         raise SettingsError(f"{ENV_DATASTORE}={settings.datastore!r} is unknown") from None
-    return builder(settings, **kwargs)
+    return builder(settings, max_value_bytes=settings.max_value_bytes, **kwargs)

@@ -398,10 +398,12 @@ def test_the_factory_builds_one_client_with_standard_retries_and_timeouts(
         dynamodb_endpoint=moto_server.endpoint,
         dynamodb_table="kvstore-settings-test",
         aws_region="eu-west-1",
+        max_value_bytes=1000,
     )
     store = factory.build(settings)
     assert isinstance(store, DynamoDBDatastore)
     try:
+        assert store.max_value_bytes == 1000
         config: Any = store.client.meta.config  # botocore's stubs omit Config's attributes
         assert config.retries is not None
         assert config.retries["mode"] == "standard"

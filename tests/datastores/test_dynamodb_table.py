@@ -40,8 +40,7 @@ def test_creates_an_on_demand_table_with_ttl_on_expires_at(
     client = make_client(moto.endpoint, session=boto_session)
     try:
         setup = create_table(client, table)
-        assert setup.created
-        assert setup.ttl == f"TTL enabled on {TTL_ATTRIBUTE!r}"
+        assert setup.outcome == f"created; TTL enabled on {TTL_ATTRIBUTE!r}"
         described = client.describe_table(TableName=table)["Table"]
         assert described["KeySchema"] == [{"AttributeName": "key", "KeyType": "HASH"}]
         assert described.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST"
@@ -49,7 +48,6 @@ def test_creates_an_on_demand_table_with_ttl_on_expires_at(
         assert (ttl.get("TimeToLiveStatus"), ttl.get("AttributeName")) == ("ENABLED", "expires_at")
 
         again = create_table(client, table)
-        assert not again.created
         assert again.summary() == (
             f"DynamoDB table {table!r} already existed; TTL already enabled on 'expires_at'"
         )
@@ -64,10 +62,10 @@ def test_a_server_without_ttl_gets_a_table_and_a_clear_word(
     client = make_client(dynalite.endpoint, session=boto_session)
     try:
         setup = create_table(client, table)
-        assert setup.created
-        assert "does not implement UpdateTimeToLive" in setup.ttl
-        assert "hidden on every read" in setup.ttl
-        assert not create_table(client, table).created
+        assert setup.outcome.startswith("created; TTL not enabled")
+        assert "does not implement UpdateTimeToLive" in setup.outcome
+        assert "hidden on every read" in setup.outcome
+        assert create_table(client, table).outcome.startswith("already existed; TTL not enabled")
     finally:
         client.delete_table(TableName=table)
         client.close()

@@ -337,12 +337,14 @@ def test_the_factory_creates_the_table_and_owns_its_pool(
         postgres_table=fresh_table,
         postgres_create_table=True,
         postgres_pool_size=3,
+        max_value_bytes=1000,
     )
     built = factory.build(settings)
     assert isinstance(built, PostgresDatastore)
     pool: Pool = built.pool
     try:
         assert pool.max_size == 3
+        assert built.max_value_bytes == 1000
         item, created = built.put("k", [1])
         assert created
         assert built.get("k") == item

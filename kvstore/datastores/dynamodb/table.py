@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kvstore.datastores.dynamodb.errors import translate
 from kvstore.datastores.errors import DatastoreUnavailable
+from kvstore.datastores.provisioning import TableSetup
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -27,20 +27,6 @@ FIRST_POLL_S = 0.02
 MAX_POLL_S = 2.0
 
 
-# postgres.schema.SchemaSetup's shape, not its content: a table and its TTL, no schema version.
-@dataclass(frozen=True, slots=True)
-class TableSetup:
-    """What `create_table` did, for the CLI to print and the factory to log."""
-
-    table: str
-    created: bool
-    ttl: str
-
-    def summary(self) -> str:
-        state = "created" if self.created else "already existed"
-        return f"DynamoDB table {self.table!r} {state}; {self.ttl}"
-
-
 def create_table(
     client: DynamoDBClient,
     name: str,
@@ -50,7 +36,8 @@ def create_table(
 ) -> TableSetup:
     """Create table `name` if missing, wait until it is ACTIVE, then enable TTL.
 
-    Safe to run again: an existing table and an enabled TTL are left as they are.
+    Safe to run again: an existing table and an enabled TTL are left as they are. Returns
+    whether the table was created, and what became of its TTL.
 
     Raises:
         DatastoreUnavailable: the endpoint cannot be reached, refuses the credentials, or the
@@ -71,7 +58,8 @@ def create_table(
     except BotoCoreError as exc:
         raise translate(exc, name, "CreateTable") from exc
     wait_until_active(client, name, timeout=timeout, sleep=sleep)
-    return TableSetup(name, created, enable_ttl(client, name))
+    state = "created" if created else "already existed"
+    return TableSetup("DynamoDB", name, f"{state}; {enable_ttl(client, name)}")
 
 
 def wait_until_active(

@@ -22,8 +22,6 @@ The store only reads the version (`verify`) and refuses a table it does not know
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
@@ -31,6 +29,7 @@ from psycopg.rows import TupleRow
 from kvstore.datastores.errors import DatastoreUnavailable
 from kvstore.datastores.postgres.errors import translate
 from kvstore.datastores.postgres.pool import conninfo
+from kvstore.datastores.provisioning import TableSetup
 
 Connection = psycopg.Connection[TupleRow]
 
@@ -65,23 +64,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class SchemaSetup:
-    """What `migrate` did, for the CLI to print and the factory to log."""
-
-    table: str
-    before: int
-    after: int
-
-    def summary(self) -> str:
-        if self.before == self.after:
-            return f"PostgreSQL table {self.table!r} already at schema version {self.after}"
-        if self.before == 0:
-            return f"PostgreSQL table {self.table!r} created (schema version {self.after})"
-        return (
-            f"PostgreSQL table {self.table!r} migrated from schema version {self.before}"
-            f" to {self.after}"
-        )
+def _setup(table: str, before: int, after: int) -> TableSetup:
+    """What taking `table` from schema version `before` (0: none) to `after` did."""
+    if before == after:
+        outcome = f"already at schema version {after}"
+    elif before == 0:
+        outcome = f"created (schema version {after})"
+    else:
+        outcome = f"migrated from schema version {before} to {after}"
+    return TableSetup("PostgreSQL", table, outcome)
 
 
 def quoted(name: str) -> str:
@@ -98,7 +89,7 @@ def _check_encoding(encoding: object) -> None:
         )
 
 
-def migrate(conn: Connection, table: str) -> SchemaSetup:
+def migrate(conn: Connection, table: str) -> TableSetup:
     """Create `table`, or migrate it to `SCHEMA_VERSION`; a table already there is left alone.
 
     Raises:
@@ -136,7 +127,7 @@ def migrate(conn: Connection, table: str) -> SchemaSetup:
             " migrated_at = now()",
             (table, SCHEMA_VERSION),
         )
-    return SchemaSetup(table, before, SCHEMA_VERSION)
+    return _setup(table, before, SCHEMA_VERSION)
 
 
 def _exists(conn: Connection, table: str) -> bool:
@@ -180,7 +171,7 @@ def verify(conn: Connection, table: str) -> None:
         )
 
 
-def create_table(dsn: str, table: str) -> SchemaSetup:
+def create_table(dsn: str, table: str) -> TableSetup:
     """`migrate` on a connection of its own: `kvstore postgres create-table`, and the factory
     when `KVSTORE_POSTGRES_CREATE_TABLE=true`.
 
