@@ -50,7 +50,6 @@ from kvstore.api.v1.wire import (
 from kvstore.datastores.base import Item
 from kvstore.observability import (
     REQUEST_ID_ENVIRON,
-    REQUEST_ID_HEADER,
     log_request,
     request_id_from,
     start_request,
@@ -166,8 +165,7 @@ class FastPath:
         line, without Flask."""
         environ = exchange.environ
         body = json_body(self.app.json, payload)
-        built = json_headers(body, headers, etag_of)
-        built.add(REQUEST_ID_HEADER, exchange.request_id)
+        built = json_headers(body, headers, etag_of, exchange.request_id)
         log_request(
             200,
             environ["REQUEST_METHOD"],

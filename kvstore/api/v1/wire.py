@@ -21,6 +21,7 @@ from kvstore import strictjson
 from kvstore.datastores.base import Item
 from kvstore.errors import Problem
 from kvstore.json_provider import CompactJSONProvider, dumps_bytes
+from kvstore.observability import REQUEST_ID_HEADER
 from kvstore.resources import current_settings
 from kvstore.security_headers import SECURITY_HEADERS
 from kvstore.timestamps import format_epoch, format_moment
@@ -190,25 +191,35 @@ def json_body(provider: JSONProvider, payload: Any) -> bytes:
 
 
 def json_headers(
-    body: bytes, headers: Mapping[str, str] | None = None, etag_of: Item | None = None
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    etag_of: Item | None = None,
+    request_id: str | None = None,
 ) -> Headers:
-    """The headers of a JSON answer with `body`: type, length, security, the view's, `ETag`.
+    """The headers of a JSON answer with `body`: type, length, security, the view's, `ETag`,
+    and `X-Request-ID` when the caller answers without Flask's hooks (which add it).
 
     Setting headers one at a time scans the list each time, and `Headers(list)` checks every
     value for line breaks: together a tenth of a small GET. The headers the service makes
-    itself (none can hold a line break) are laid down as the list; only the view's own
-    `headers` go through `Headers.add` and its checks.
+    itself (none can hold a line break; a request id is one `request_id_from` accepted) are
+    laid down as the list; only the view's own `headers` go through `Headers.add` and its
+    checks.
     """
-    own = {name.lower() for name in headers} if headers else set()
     listed = [("Content-Type", JSON), ("Content-Length", str(len(body)))]
-    listed += [(n, v) for n, v in SECURITY_HEADERS if n.lower() not in own]
+    if headers:
+        own = {name.lower() for name in headers}
+        listed += [(n, v) for n, v in SECURITY_HEADERS if n.lower() not in own]
+    else:
+        listed += SECURITY_HEADERS
     built = Headers()
     built._list = listed  # what Headers(listed) would hold, without re-checking our values
     if headers:
         for name, value in headers.items():
             built.add(name, value)
     if etag_of is not None:
-        built._list.append(("ETag", etag(etag_of)))
+        listed.append(("ETag", etag(etag_of)))
+    if request_id is not None:
+        listed.append((REQUEST_ID_HEADER, request_id))
     return built
 
 
