@@ -28,6 +28,7 @@ from kvstore.datastores.base import (
     PrefixDeletion,
     Prepared,
     PreparedOperations,
+    ValidKeys,
 )
 from kvstore.datastores.cursor import Position
 from kvstore.datastores.errors import DatastoreUnavailable
@@ -79,7 +80,7 @@ class DelegatingDatastore(Datastore):
         self.record("keys")
         return self.inner.keys(**kwargs)
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, Item]:
+    def get_many(self, keys: Iterable[str] | ValidKeys) -> dict[str, Item]:
         self.record("get_many")
         return self.inner.get_many(keys)
 

@@ -3,10 +3,10 @@
 The server-side half of the asynchronous demonstration: the operations of one request are
 in flight together on the app's thread pool, so a batch costs about its slowest operation,
 not the sum. All the gets of a batch go to the datastore as one `get_many` call (DynamoDB
-serves it with `BatchGetItem`), alongside the writes. Operations are independent and not
-atomic (that is `/v1/txn`): each gets its own status and item or problem, and one failing
-operation does not fail the others. Operations on the same key within one batch run in no
-defined order.
+serves it with `BatchGetItem`), made by the request's own thread while the writes run.
+Operations are independent and not atomic (that is `/v1/txn`): each gets its own status and
+item or problem, and one failing operation does not fail the others. Operations on the same
+key within one batch run in no defined order.
 """
 
 from __future__ import annotations
@@ -65,23 +65,25 @@ def _write(datastore: Datastore, op: EncodedWrite | Delete | Patch) -> dict[str,
 def run_batch(
     datastore: Datastore, plan: BatchPlan, executor: ThreadPoolExecutor
 ) -> list[dict[str, Any]]:
-    """Run the operations concurrently; one result per operation, in their order."""
-    read_future: Future[dict[str, Item]] | None = None
-    if plan.gets:
-        read_future = executor.submit(datastore.get_many, [key for _, key in plan.gets])
+    """Run the operations concurrently; one result per operation, in their order.
+
+    The writes go to the pool; the gets, one `get_many` call, run in this thread meanwhile,
+    which would otherwise only wait.
+    """
     writes: dict[int, Future[dict[str, Any]]] = {
         index: executor.submit(_write, datastore, op) for index, op in plan.writes
     }
-    pending: list[Future[Any]] = list(writes.values())
-    if read_future is not None:
-        pending.append(read_future)
-    wait(pending)
     results: list[dict[str, Any]] = [{} for _ in range(plan.size)]
-    if read_future is not None:
-        error = read_future.exception()
-        found = {} if error is not None else read_future.result()
-        for index, key in plan.gets:
-            results[index] = _failed(error) if error is not None else _found(found.get(key), key)
+    if plan.gets:
+        try:
+            found = datastore.get_many(plan.reads)
+        except Exception as failure:
+            for index, _ in plan.gets:
+                results[index] = _failed(failure)
+        else:
+            for index, key in plan.gets:
+                results[index] = _found(found.get(key), key)
+    wait(writes.values())
     for index, future in writes.items():
         error = future.exception()
         results[index] = _failed(error) if error is not None else future.result()

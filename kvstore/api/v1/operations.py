@@ -8,7 +8,7 @@ size limit) use the datastore's own validation, so the rules are the single-key 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +25,9 @@ from kvstore.datastores.base import (
     Patch,
     PreparedOperations,
     Put,
+    ValidKeys,
     at_version,
-    validate_key,
+    valid_keys,
     validate_version,
 )
 from kvstore.datastores.errors import (
@@ -63,6 +64,7 @@ class BatchPlan:
 
     size: int
     gets: list[tuple[int, str]]
+    reads: ValidKeys  # the gets' keys, for `get_many`
     writes: list[tuple[int, EncodedWrite | Delete | Patch]]
 
 
@@ -91,14 +93,14 @@ def operation_objects(body: Any) -> list[dict[str, Any]]:
     return operations
 
 
-def _kind(index: int, raw: dict[str, Any], members: Mapping[str, Collection[str]]) -> str:
+def _kind(index: int, raw: dict[str, Any], members: Mapping[str, frozenset[str]]) -> str:
     op = raw.get("op")
     if not isinstance(op, str) or op not in members:
         allowed = ", ".join(repr(name) for name in members)
         raise invalid(index, f"'op' must be one of {allowed}")
-    extra = raw.keys() - members[op]
-    if extra:
-        unknown = sorted(extra)
+    allowed_members = members[op]
+    if not raw.keys() <= allowed_members:
+        unknown = sorted(raw.keys() - allowed_members)
         raise invalid(index, f"unknown member(s) for {op!r}: {', '.join(unknown)}")
     if "key" not in raw:
         raise invalid(index, "missing member 'key'")
@@ -139,7 +141,7 @@ def _operation(op: str, raw: dict[str, Any]) -> Operation:
     return Check(raw["key"], Condition(version=version, exists=exists))
 
 
-def _operations(body: Any, members: Mapping[str, Collection[str]]) -> list[tuple[str, Any]]:
+def _operations(body: Any, members: Mapping[str, frozenset[str]]) -> list[tuple[str, Any]]:
     parsed: list[tuple[str, Any]] = []
     for index, raw in enumerate(operation_objects(body)):
         op = _kind(index, raw, members)
@@ -164,22 +166,25 @@ def _prepare(
     try:
         return datastore.prepare(operations, unique_keys=unique_keys)
     except InvalidOperation as exc:
-        if exc.index is None:
-            raise Problem(422, exc.reason, slug="invalid-request") from None
-        index = exc.index if positions is None else positions[exc.index]
-        raise invalid(index, exc.reason) from None
+        raise _refused(exc, positions) from None
+
+
+def _refused(exc: InvalidOperation, positions: list[int] | None) -> Problem:
+    """The datastore's refusal as a 422 naming the operation's index in the request."""
+    if exc.index is None:
+        return Problem(422, exc.reason, slug="invalid-request")
+    return invalid(exc.index if positions is None else positions[exc.index], exc.reason)
 
 
 def parse_batch(body: Any, datastore: Datastore) -> BatchPlan:
     """Validate a batch body; raises Problem(422) naming the first bad operation."""
     parsed = _operations(body, BATCH_MEMBERS)
-    gets: list[tuple[int, str]] = []
-    for index, (op, key) in enumerate(parsed):
-        if op == "get":
-            try:
-                gets.append((index, validate_key(key)))
-            except DatastoreError as exc:
-                raise invalid(index, str(exc)) from None
+    get_indexes = [index for index, (op, _) in enumerate(parsed) if op == "get"]
+    try:
+        reads = valid_keys(parsed[index][1] for index in get_indexes)
+    except InvalidOperation as exc:
+        raise _refused(exc, get_indexes) from None
+    gets = list(zip(get_indexes, reads.keys, strict=True))
     positions = [index for index, (op, _) in enumerate(parsed) if op != "get"]
     operations = [parsed[i][1] for i in positions]
     prepared = _prepare(datastore, operations, unique_keys=False, positions=positions)
@@ -188,7 +193,7 @@ def parse_batch(body: Any, datastore: Datastore) -> BatchPlan:
         for index, write in zip(positions, prepared.operations, strict=True)
         if not isinstance(write, Check)
     ]
-    return BatchPlan(len(parsed), gets, writes)
+    return BatchPlan(len(parsed), gets, reads, writes)
 
 
 def parse_txn(body: Any, datastore: Datastore) -> PreparedOperations:

@@ -319,3 +319,28 @@ def test_invalid_patch_operation_is_422_and_nothing_runs(
     assert detail in body["detail"]
     assert body.get("patch_index") == patch_index
     assert client.get("/v1/key/other").status_code == 404
+
+
+def test_each_key_of_a_batch_is_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kvstore.datastores import base
+
+    store = MemoryDatastore()
+    store.put("a", 1)
+    checked: list[object] = []
+    validate = base.validate_key
+
+    def counting(key: object) -> str:
+        checked.append(key)
+        return validate(key)
+
+    monkeypatch.setattr(base, "validate_key", counting)
+    client = app_over(store).test_client()
+    response = batch(
+        client,
+        {"op": "get", "key": "a"},
+        {"op": "get", "key": "b"},
+        {"op": "put", "key": "c", "value": 3},
+    )
+
+    assert [result["status"] for result in results(response)] == [200, 404, 201]
+    assert sorted(map(str, checked)) == ["a", "b", "c"]
