@@ -4,9 +4,10 @@ Datastores hold times as values (`Item.updated_at` an aware UTC datetime, `expir
 seconds) and the API formats them here, at the edge; the stores that keep a time as text
 (SQLite, PostgreSQL and DynamoDB keep `updated_at` so) keep this same text.
 
-Formatted by hand rather than by `isoformat(timespec="milliseconds")`, which costs three times
-as much: a list page formats a time for every item it returns. A day's date is kept once it
-has been formatted (a store's times fall on few days); the clock comes from fixed tables.
+Formatted by hand rather than by `isoformat(timespec="milliseconds")`, which is several times
+slower (and writes `+00:00`): a list page formats a time for every item it returns. A day's
+date is kept once it has been formatted (a store's times fall on few days); the clock's
+fields come from tables.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from functools import lru_cache
 
-#: "HH:MM:" by minute of the day, "SS." by second, "mmmZ" by millisecond.
-_CLOCK = tuple(f"{hour:02d}:{minute:02d}:" for hour in range(24) for minute in range(60))
-_SECONDS = tuple(f"{second:02d}." for second in range(60))
-_MILLIS = tuple(f"{milli:03d}Z" for milli in range(1000))
+_DIGITS = "0123456789"
+#: "00" to "99", and "000" to "999": a clock's fields by their value (built by concatenation,
+#: which a cold start pays far less for than formatting each).
+_TWO = tuple(tens + ones for tens in _DIGITS for ones in _DIGITS)
+_THREE = tuple(hundreds + two for hundreds in _DIGITS for two in _TWO)
 
 
 @lru_cache(maxsize=4096)
@@ -27,8 +29,10 @@ def _day(ordinal: int) -> str:
 
 def format_moment(moment: datetime) -> str:
     """`moment` (aware, in UTC) as RFC 3339, its microseconds cut to milliseconds."""
-    day, clock = _day(moment.toordinal()), _CLOCK[moment.hour * 60 + moment.minute]
-    return f"{day}{clock}{_SECONDS[moment.second]}{_MILLIS[moment.microsecond // 1000]}"
+    return (
+        f"{_day(moment.toordinal())}{_TWO[moment.hour]}:{_TWO[moment.minute]}:"
+        f"{_TWO[moment.second]}.{_THREE[moment.microsecond // 1000]}Z"
+    )
 
 
 def moment_at(epoch_seconds: float) -> datetime:

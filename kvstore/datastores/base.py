@@ -73,7 +73,8 @@ class Item:
     both (`kvstore.timestamps`).
 
     Immutable by its `Final` fields, which mypy enforces, rather than by `frozen=True`, whose
-    `__init__` costs four times as much: a list page or a batch builds one item per key read.
+    `__init__` sets each field through `object.__setattr__`, several times slower: a list page
+    or a batch builds one item per key read.
     """
 
     key: Final[str]
