@@ -20,9 +20,9 @@ class _Shared:
     """A model the docs hold itself, never a copy of it.
 
     Each `@ns.response`, `@ns.expect` and `@ns.doc` merges its documentation into what the
-    view already has by deep-copying all of it, models included: some 1,300 field copies when
-    the app is built, about 30 ms of a Lambda cold start (docs/deploy-aws.md). The models are
-    documentation, built once and never changed, so every copy may be the model itself.
+    view already has by deep-copying all of it, models included: over a thousand field copies
+    each time the docs app is built. The models are documentation, built once and never
+    changed, so every copy may be the model itself.
     """
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
