@@ -69,7 +69,8 @@ LIST_ENDPOINT = "v1.key_list"
 
 @dataclass(slots=True)
 class Exchange:
-    """One request this module answers: its WSGI pair, its clock and id, its key."""
+    """One request this module answers: its WSGI pair, its clock and id, its key (empty for a
+    listing)."""
 
     environ: WSGIEnvironment
     start_response: StartResponse
@@ -88,10 +89,10 @@ class FastPath:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         path: str = environ.get("PATH_INFO", "")
-        if method == "GET" and path == LIST_PATH:
+        listing = method == "GET" and path == LIST_PATH
+        if listing:
             if not url_is_utf8(path, environ.get("QUERY_STRING", "")):
                 return self.wsgi_app(environ, start_response)  # Flask's 400
-            key = ""
         elif (
             (method != "GET" and method != "PUT")
             or not path.startswith(PREFIX)
@@ -100,24 +101,22 @@ class FastPath:
             or environ.get("QUERY_STRING")
         ):
             return self.wsgi_app(environ, start_response)
-        else:
-            key = path[len(PREFIX) :]
         resources = resources_of(self.app)
         if resources.settings.api_keys:
             return self.wsgi_app(environ, start_response)
         length = 0
         if method == "GET":
-            if key and "HTTP_IF_NONE_MATCH" in environ:
+            if not listing and "HTTP_IF_NONE_MATCH" in environ:
                 return self.wsgi_app(environ, start_response)
         else:
             found = _body_length(environ, single_body_limit(resources.settings.max_value_bytes))
             if found is None:
                 return self.wsgi_app(environ, start_response)
             length = found
-        exchange = Exchange(environ, start_response, key)
+        exchange = Exchange(environ, start_response, "" if listing else path[len(PREFIX) :])
         exchange.request_id = request_id_from(environ.get(REQUEST_ID_ENVIRON))
         try:
-            if not key:
+            if listing:
                 return self.list(exchange, resources)
             if method == "GET":
                 return self.get(exchange, resources)
