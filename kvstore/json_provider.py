@@ -1,7 +1,7 @@
 """The app's JSON encoder: orjson where it writes the same document, the stdlib otherwise.
 
-Why: encoding the response is a measurable share of every request (a tenth of a list page or
-a batch, see README "Performance"), and orjson does it several times faster.
+Why: encoding the response is a measurable share of every request (most of all of a list page
+or a batch, docs/performance.md), and orjson does it several times faster.
 
 "The same document" means what the service promises about values: UTF-8 as is (the stdlib's
 `ensure_ascii=False`), object members in their stored order, compact separators. orjson

@@ -13,7 +13,7 @@ hundreds), and does not propagate: on Lambda the root logger has the runtime's o
 which would print every line twice.
 
 Why an access line usually skips the logging module: a `LogRecord`, a formatter and a
-handler per request were a quarter of a GET's CPU (docs/performance.md). When the record could
+handler per request were a large share of a GET's CPU (docs/performance.md). When the record could
 only reach our one handler (no other handler or filter anywhere on its way, which is how the
 service runs), the line is encoded once, with the same fields in the same order and the same
 text the formatter would write, and written to the same stream under the handler's lock, then

@@ -249,8 +249,11 @@ class ValidKeys:
 
 
 def valid_keys(keys: Iterable[object]) -> ValidKeys:
-    """Raises:
-    InvalidOperation: naming the index of the first key that breaks a rule."""
+    """Every key checked against the key rules, for `get_many`.
+
+    Raises:
+        InvalidOperation: naming the index of the first key that breaks a rule.
+    """
     checked: list[str] = []
     for index, key in enumerate(keys):
         try:

@@ -2,7 +2,7 @@
 
 The views are plain Flask views: answering a request needs nothing of flask-restx, and
 importing it (with jsonschema and `referencing`, which it imports for validation the API
-does not use) is about a tenth of a Lambda cold start. So each route module declares its
+does not use) is a large share of a Lambda cold start. So each route module declares its
 documentation with a `Docs`, whose decorators read as flask-restx's Namespace's do
 (`@docs.response(404, "No such key", "Problem")`) but only record what they are given.
 `kvstore.api.v1.spec` replays the records onto a real flask-restx Namespace the first time

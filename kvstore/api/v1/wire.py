@@ -200,7 +200,7 @@ def json_headers(
     and `X-Request-ID` when the caller answers without Flask's hooks (which add it).
 
     Setting headers one at a time scans the list each time, and `Headers(list)` checks every
-    value for line breaks: together a tenth of a small GET. The headers the service makes
+    value for line breaks: together a visible share of a small GET. The headers the service makes
     itself (none can hold a line break; a request id is one `request_id_from` accepted) are
     laid down as the list; only the view's own `headers` go through `Headers.add` and its
     checks.
