@@ -2,7 +2,9 @@
 
 Datastores hold times as values (`Item.updated_at` an aware UTC datetime, `expires_at` epoch
 seconds) and the API formats them here, at the edge; the stores that keep a time as text
-(SQLite, PostgreSQL and DynamoDB keep `updated_at` so) keep this same text.
+(SQLite, PostgreSQL and DynamoDB keep `updated_at` so) keep this same text. Log lines write
+the same format from a `LogRecord`'s own millisecond count (`kvstore.observability`), so that
+a line written without the logging module reads as the formatter would write it.
 
 Formatted by hand rather than by `isoformat(timespec="milliseconds")`, which is several times
 slower (and writes `+00:00`): a list page formats a time for every item it returns. A day's
