@@ -316,7 +316,10 @@ def test_conflict_with_a_delete_then_overwrite_creates_it_again(ui: UI) -> None:
     expect(ui.alert).to_contain_text("Someone else deleted “motto” since you loaded it.")
     ui.button("Overwrite").click()
 
+    # The panel showed version 1 before the overwrite too: wait for the page's own word.
+    expect(ui.status).to_have_text("Saved “motto”: version 1.")
     expect(ui.meta("Version")).to_have_text("1")
+    expect(ui.button("Overwrite")).to_be_hidden()
     stored = ui.api("GET", "motto").json()
     assert stored["value"] == "Play on!"
     url = ui.url("key/motto")
