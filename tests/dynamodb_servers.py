@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -27,6 +28,7 @@ from botocore.config import Config
 
 from kvstore.datastores.dynamodb import DynamoDBDatastore
 from kvstore.datastores.dynamodb.table import create_table
+from tests.live_server import socket_without_listener
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -69,9 +71,16 @@ def free_port() -> int:
         return port
 
 
+#: The sockets behind `closed_port`, held open for the life of the test process.
+_HELD_PORTS = ExitStack()
+
+
 def closed_port() -> int:
-    """A port nothing listens on: bound, never listened, so connections are refused."""
-    return free_port()
+    """A port nothing listens on: bound, never listened, so connections are refused.
+
+    The port stays bound until the process ends, so no server another test starts meanwhile
+    (on any worker) can take it and answer where the test expects a refusal."""
+    return _HELD_PORTS.enter_context(socket_without_listener())
 
 
 def _wait_listening(process: subprocess.Popen[bytes], port: int, name: str, log: Path) -> None:

@@ -107,7 +107,10 @@ def proxy(request: pytest.FixtureRequest) -> Iterator[FaultProxy]:
 
 @pytest.fixture
 def dynamodb(proxy: FaultProxy, request: pytest.FixtureRequest) -> Iterator[FlaskClient]:
-    """The API on DynamoDB through the proxy, with short timeouts and two attempts in all."""
+    """The API on DynamoDB through the proxy, with short timeouts and two attempts in all.
+
+    Short, yet long enough that moto's reply on a busy host is not taken for a hung server:
+    only the proxy's stalls and lost answers time out."""
     moto: Server = request.getfixturevalue("moto_server")
     admin = make_client(moto.endpoint)
     table = unique_table()
@@ -118,8 +121,8 @@ def dynamodb(proxy: FaultProxy, request: pytest.FixtureRequest) -> Iterator[Flas
         region_name=REGION,
         config=Config(
             retries={"mode": "standard", "total_max_attempts": 2},
-            connect_timeout=0.5,
-            read_timeout=0.5,
+            connect_timeout=1.5,
+            read_timeout=1.5,
         ),
         aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
         aws_secret_access_key=DUMMY_CREDENTIALS["aws_secret_access_key"],
@@ -639,7 +642,7 @@ def test_sqlite_connections_opened_read_only_write_again_once_the_file_is_writab
             os.chown(owned, NOBODY, NOBODY)
     warm = api(MemoryDatastore(), "memory")  # imports done, so the child reads no new file
     warm.get("/readyz")
-    client = api(SQLiteDatastore(path, busy_timeout_ms=50), "sqlite")
+    client = api(SQLiteDatastore(path), "sqlite")  # threads queue for the lock as in service
 
     def run() -> list[list[object]]:
         workers = Workers(client, THREADS)
