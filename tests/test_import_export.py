@@ -21,7 +21,7 @@ from kvstore.datastores.sqlite import SQLiteDatastore
 from kvstore.import_export import BadLine, Importer, export_lines, import_lines, parse_line
 from kvstore.settings import Settings
 from tests.backends import FakeClock
-from tests.live_server import serve
+from tests.live_server import serve, socket_without_listener
 
 #: Values that lose something in a careless round trip.
 VALUES: dict[str, Any] = {
@@ -207,12 +207,9 @@ def test_a_refused_key_in_an_early_chunk_stops_there() -> None:
 
 
 def test_a_service_failure_interrupts_with_the_counts_so_far() -> None:
-    store = MemoryDatastore()
     dump = [json.dumps({"key": f"k{i:03d}", "value": i}) for i in range(1, 151)]
-    with service(store) as client:
-        url = client.base_url
-    # The server is gone now: the first batch cannot reach it.
-    with KVStoreClient(url, timeout=2) as gone:
+    # Nothing answers at the port: the first batch cannot reach the service.
+    with socket_without_listener() as port, KVStoreClient(f"http://127.0.0.1:{port}") as gone:
         report = import_lines(gone, lines_of(dump))
 
     assert isinstance(report.interrupted, ConnectionFailed)
