@@ -74,14 +74,14 @@ def run_batch(
         index: executor.submit(_write, datastore, op) for index, op in plan.writes
     }
     results: list[dict[str, Any]] = [{} for _ in range(plan.size)]
-    if plan.gets:
+    if plan.get_indexes:
         try:
             found = datastore.get_many(plan.reads)
         except Exception as failure:
-            for index, _ in plan.gets:
+            for index in plan.get_indexes:
                 results[index] = _failed(failure)
         else:
-            for index, key in plan.gets:
+            for index, key in plan.gets():
                 results[index] = _found(found.get(key), key)
     wait(writes.values())
     for index, future in writes.items():
@@ -104,7 +104,7 @@ class Batch(View):
         datastore = current_datastore()
         plan = parse_batch(read_json_body(batch_body_limit(max_value_bytes())), datastore)
         accesses = sorted(
-            [(index, Access.READ, key) for index, key in plan.gets]
+            [(index, Access.READ, key) for index, key in plan.gets()]
             + [(index, Access.WRITE, op.key) for index, op in plan.writes]
         )
         authorize_operations([(access, key) for _, access, key in accesses])

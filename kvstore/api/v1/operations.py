@@ -8,7 +8,7 @@ size limit) use the datastore's own validation, so the rules are the single-key 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,9 +63,13 @@ class BatchPlan:
     its position in the request."""
 
     size: int
-    gets: list[tuple[int, str]]
-    reads: ValidKeys  # the gets' keys, for `get_many`
+    get_indexes: list[int]  # where the gets stand in the request
+    reads: ValidKeys  # their keys, in that order, for `get_many`
     writes: list[tuple[int, EncodedWrite | Delete | Patch]]
+
+    def gets(self) -> Iterator[tuple[int, str]]:
+        """Each get's position in the request, with its key."""
+        return zip(self.get_indexes, self.reads.keys, strict=True)
 
 
 def invalid(index: int, detail: str, patch_index: int | None = None) -> Problem:
@@ -184,7 +188,6 @@ def parse_batch(body: Any, datastore: Datastore) -> BatchPlan:
         reads = valid_keys(parsed[index][1] for index in get_indexes)
     except InvalidOperation as exc:
         raise _refused(exc, get_indexes) from None
-    gets = list(zip(get_indexes, reads.keys, strict=True))
     positions = [index for index, (op, _) in enumerate(parsed) if op != "get"]
     operations = [parsed[i][1] for i in positions]
     prepared = _prepare(datastore, operations, unique_keys=False, positions=positions)
@@ -193,7 +196,7 @@ def parse_batch(body: Any, datastore: Datastore) -> BatchPlan:
         for index, write in zip(positions, prepared.operations, strict=True)
         if not isinstance(write, Check)
     ]
-    return BatchPlan(len(parsed), gets, reads, writes)
+    return BatchPlan(len(parsed), get_indexes, reads, writes)
 
 
 def parse_txn(body: Any, datastore: Datastore) -> PreparedOperations:
