@@ -1,11 +1,10 @@
 """Flask whose per-request question "is this function async?" is answered once per function.
 
 Flask asks `inspect.iscoroutinefunction` of every hook and view on every request
-(`Flask.ensure_sync`): for a GET, with the app's and the v1 blueprint's hooks and
-the view, about a dozen calls, 3% of its CPU. The answer cannot change for a
-function, so it is kept per app, keyed by the function (a bound method by the function it
-binds: a MethodView binds its method afresh per request). An async function is still
-wrapped as Flask wraps it, every time.
+(`Flask.ensure_sync`): for a GET, with the app's and the v1 blueprint's hooks and the view,
+about a dozen calls. The answer cannot change for a function, so it is kept per app, keyed
+by the function (a bound method by the function it binds: a MethodView binds its method
+afresh per request). An async function is still wrapped as Flask wraps it, every time.
 """
 
 from __future__ import annotations
